@@ -1,0 +1,132 @@
+"""HTTP: discovery, hook calls, feedback and health, with the CDS Hooks error contract.
+
+Bad input gets a 4xx with a message saying what is wrong (400 for malformed JSON or a request
+that breaks the specification, 404 for an unknown service, 412 when required data can be
+neither prefetched nor fetched, 413 for an oversized body). Logs carry the hookInstance,
+service, timings and card counts, never patient data or tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cds import __version__
+from cds.config import Settings, get_settings
+from cds.feedback import FeedbackStore
+from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
+from cds.prefetch import PreconditionFailed
+from cds.service import ThighPainService, UnknownService, WrongHook
+
+log = logging.getLogger("cds.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str, details: list[Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(status_code=status, content=body)
+
+
+def _validation_details(exc: RequestValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        out.append(f"{where or 'body'}: {err.get('msg')}")
+    return out
+
+
+def create_app(settings: Settings | None = None, service: ThighPainService | None = None,
+               store: FeedbackStore | None = None, as_of: datetime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    service = service or ThighPainService()
+    store = store or FeedbackStore(settings.database_url)
+    app = FastAPI(
+        title="Posterior thigh pain CDS service",
+        version=__version__,
+        description="CDS Hooks 2.0 service: red flags and likely causes of posterior thigh pain.",
+    )
+    app.state.service = service
+    app.state.store = store
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
+            return _error(413, f"request body larger than {settings.max_body_bytes} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        if any("JSON decode error" in d or "json_invalid" in d for d in details):
+            return _error(400, "malformed JSON", details)
+        return _error(400, "request does not follow the CDS Hooks 2.0 specification", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
+    @app.get("/cds-services", response_model=DiscoveryResponse, response_model_exclude_none=True,
+             tags=["CDS Hooks"])
+    def discovery() -> DiscoveryResponse:
+        return service.discovery()
+
+    @app.post("/cds-services/{service_id}", response_model=HookResponse,
+              response_model_exclude_none=True, tags=["CDS Hooks"],
+              responses={400: {}, 404: {}, 412: {}, 413: {}})
+    def call_service(service_id: str, hook_request: HookRequest) -> HookResponse:
+        try:
+            response, stats = service.call(service_id, hook_request, as_of=as_of)
+        except UnknownService as exc:
+            raise ApiError(404, f"no CDS service with id {service_id!r}") from exc
+        except WrongHook as exc:
+            raise ApiError(400, str(exc)) from exc
+        except PreconditionFailed as exc:
+            raise ApiError(412, str(exc)) from exc
+        store.record_issued(service_id, response.cards)
+        log.info(
+            "hook service=%s hookInstance=%s cards=%d %s fetched=%s missing=%s skipped=%d "
+            "ms=%.1f",
+            service_id, hook_request.hookInstance, stats.cards, stats.by_indicator,
+            stats.fetched, stats.missing, stats.skipped, stats.millis,
+        )
+        return response
+
+    @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
+              responses={400: {}, 404: {}})
+    def feedback(service_id: str, body: FeedbackRequest) -> dict[str, int]:
+        if service_id not in service.discovery_ids():
+            raise ApiError(404, f"no CDS service with id {service_id!r}")
+        new = store.add(service_id, body.feedback)
+        log.info("feedback service=%s items=%d new=%d", service_id, len(body.feedback), new)
+        return {"received": len(body.feedback), "new": new}
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

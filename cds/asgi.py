@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn workers: `uvicorn cds.asgi:app`."""
+
+from cds.api import create_app
+
+app = create_app()

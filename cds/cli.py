@@ -1,0 +1,117 @@
+"""Command line: `cds serve` runs the HTTP service, `cds replay` shows what an EHR would get."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from cds.replay import ReplayError, ReplayOptions, replay_paths
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Posterior thigh pain CDS Hooks service.")
+console = Console(stderr=False)
+
+
+def _parse_as_of(value: str | None) -> datetime | None:
+    if value is None or value == "now":
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("use an ISO date such as 2026-11-24 or 2026-11-24T09:30") from exc
+    return moment if moment.tzinfo else moment.replace(hour=moment.hour or 12, tzinfo=UTC)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run the CDS Hooks service (discovery at /cds-services)."""
+    import uvicorn
+
+    from cds.config import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
+                                                        "%(message)s")
+    uvicorn.run(
+        "cds.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=log_level,
+    )
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[str], typer.Argument(help="bundle or hook-request JSON files, "
+                                                    "folders, or - for stdin")],
+    url: Annotated[str | None, typer.Option(help="base URL of a running service, e.g. "
+                                                 "http://127.0.0.1:8080")] = None,
+    service: Annotated[str, typer.Option(help="service id")] = "thigh-pain",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="evaluate as if today were this "
+                                              "date (in process only); 'now' by default")] = None,
+    fetch: Annotated[bool, typer.Option(help="serve the bundle as a FHIR server and let the "
+                                             "service fetch, instead of prefetch")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw CDS Hooks "
+                                                          "response")] = False,
+) -> None:
+    """Replay FHIR bundles or hook requests and print the cards."""
+    options = ReplayOptions(url=url, service_id=service, as_of=_parse_as_of(as_of),
+                            fetch=fetch, as_json=as_json)
+    try:
+        code = replay_paths(paths, options, console)
+    except ReplayError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+@app.command("feedback")
+def feedback_report(
+    database_url: Annotated[str | None, typer.Option(help="feedback store URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Acceptance and override rates per card type."""
+    from rich.table import Table
+
+    from cds.config import get_settings
+    from cds.feedback import FeedbackStore
+
+    store = FeedbackStore(database_url or get_settings().database_url)
+    rows: list[dict[str, Any]] = store.report()
+    if as_json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title="Feedback by card type")
+    for col in ("card type", "feedback", "accepted", "overridden", "acceptance"):
+        table.add_column(col)
+    for r in rows:
+        total = int(r["accepted"]) + int(r["overridden"])
+        rate = f"{100 * int(r['accepted']) / total:.0f}%" if total else "-"
+        table.add_row(str(r["card_type"]), str(total), str(r["accepted"]),
+                      str(r["overridden"]), rate)
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+__all__ = ["Path", "app"]

@@ -1,0 +1,25 @@
+"""Settings from the environment (prefix CDS_), with defaults that run out of the box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_file=None)
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    # feedback store: a SQLite file by default, PostgreSQL when a postgresql:// URL is given
+    database_url: str = f"sqlite:///{Path.cwd() / 'cds-feedback.sqlite3'}"
+    max_body_bytes: int = 20 * 1024 * 1024
+    log_level: str = "info"
+    # Browser-based CDS clients (such as the CDS Hooks sandbox) need CORS; '*' or a list
+    cors_origins: list[str] = ["*"]
+
+
+def get_settings() -> Settings:
+    return Settings()

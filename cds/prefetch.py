@@ -1,0 +1,264 @@
+"""Prefetch: use what the EHR sent, fetch what is missing from its FHIR server.
+
+Templates ask for exactly what the rules need (the Observation query is narrowed to the LOINC
+codes in cards/). A key that is missing or null is fetched from `fhirServer` with the bearer
+token from `fhirAuthorization`, following Bundle `next` links on the same host only, within
+bounds on pages, bytes and time. A fetch that fails is recorded as a data gap that the cards
+show; with neither prefetch nor a server for required data the hook answers 412.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from cds.content import Content
+from cds.hooks import HookRequest
+
+log = logging.getLogger(__name__)
+
+TOKEN = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+@dataclass(frozen=True)
+class PrefetchKey:
+    """One prefetch template and the data kind it feeds."""
+
+    key: str
+    kind: str  # FHIR resource type
+    template: str
+    required: bool
+
+
+def prefetch_keys(content: Content) -> list[PrefetchKey]:
+    loinc = content.systems["loinc"]
+    codes = sorted(
+        {
+            c.code
+            for concept in content.concepts.values()
+            if concept.kind == "observation"
+            for c in concept.codings
+            if c.system == "loinc"
+        }
+    )
+    observation_codes = ",".join(f"{loinc}|{code}" for code in codes)
+    return [
+        PrefetchKey("patient", "Patient", "Patient/{{context.patientId}}", True),
+        PrefetchKey("conditions", "Condition", "Condition?patient={{context.patientId}}", True),
+        PrefetchKey(
+            "observations",
+            "Observation",
+            f"Observation?patient={{{{context.patientId}}}}&code={observation_codes}",
+            True,
+        ),
+        # Symptoms and signs recorded as exam Observations carry SNOMED codes, too many to
+        # list in a URL: ask for the exam category instead.
+        PrefetchKey(
+            "findings",
+            "Observation",
+            "Observation?patient={{context.patientId}}&category="
+            "http://terminology.hl7.org/CodeSystem/observation-category|exam",
+            False,
+        ),
+        PrefetchKey("procedures", "Procedure", "Procedure?patient={{context.patientId}}", False),
+        PrefetchKey(
+            "medications",
+            "MedicationRequest",
+            "MedicationRequest?patient={{context.patientId}}&status=active",
+            False,
+        ),
+    ]
+
+
+class TemplateError(ValueError):
+    """A prefetch template uses a token the request cannot fill."""
+
+
+def fill_template(template: str, request: HookRequest) -> str:
+    context = request.context.model_dump(exclude_none=True)
+    user_type, _, user_id = request.context.userId.partition("/")
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            name = token.removeprefix("context.")
+            value = context.get(name)
+            if value is None or isinstance(value, dict | list):
+                raise TemplateError(f"context has no primitive field {name!r}")
+            return str(value)
+        if token in USER_TOKENS:
+            if user_type != USER_TOKENS[token]:
+                raise TemplateError(f"{token} needs a {USER_TOKENS[token]} user")
+            return user_id
+        raise TemplateError(f"unknown prefetch token {{{{{token}}}}}")
+
+    return TOKEN.sub(replace, template)
+
+
+@dataclass
+class FetchLimits:
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    total_seconds: float = 20.0
+    max_pages: int = 20
+    max_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass
+class PatientData:
+    """What one hook call could read, by FHIR resource type, and what it could not."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)  # keys read from the FHIR server
+
+
+class PreconditionFailed(Exception):
+    """Required data is neither prefetched nor obtainable (CDS Hooks: 412)."""
+
+
+def _entries(value: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    rtype = value.get("resourceType")
+    if rtype == "Bundle":
+        out = []
+        for entry in value.get("entry") or ():
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                out.append(entry["resource"])
+        return out
+    if rtype == "OperationOutcome":
+        raise ValueError("the EHR sent an OperationOutcome instead of data")
+    if rtype == kind and kind == "Patient":
+        return [value]
+    raise ValueError(f"expected a Bundle of {kind}, got {rtype or 'no resourceType'}")
+
+
+class FhirFetcher:
+    """Reads FHIR searches from one server with one token, within limits; never logs the token."""
+
+    def __init__(self, base: str, token: str | None, limits: FetchLimits,
+                 session: requests.Session | None = None) -> None:
+        self.base = base.rstrip("/") + "/"
+        self.host = urlsplit(self.base).netloc
+        self.limits = limits
+        self.session = session or requests.Session()
+        self.headers = {"Accept": "application/fhir+json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.deadline = time.monotonic() + limits.total_seconds
+
+    def _get(self, url: str) -> dict[str, Any]:
+        if urlsplit(url).netloc != self.host:
+            raise ValueError("a page link points to another host; not followed")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("time budget for FHIR reads used up")
+        timeout = (self.limits.connect_timeout, min(self.limits.read_timeout, remaining))
+        with self.session.get(url, headers=self.headers, timeout=timeout, stream=True,
+                              allow_redirects=False) as response:
+            if response.status_code != 200:
+                raise ValueError(f"FHIR server answered HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_content(65536):
+                body.extend(chunk)
+                if len(body) > self.limits.max_bytes:
+                    raise ValueError("response larger than the size limit")
+                if time.monotonic() > self.deadline:
+                    raise TimeoutError("time budget for FHIR reads used up")
+        try:
+            value = json.loads(body)
+        except ValueError as exc:
+            raise ValueError("FHIR server sent a body that is not JSON") from exc
+        if not isinstance(value, dict):
+            raise ValueError("FHIR server sent JSON that is not a resource")
+        return value
+
+    def read(self, query: str, kind: str) -> list[dict[str, Any]]:
+        url = urljoin(self.base, query)
+        first = self._get(url)
+        if first.get("resourceType") != "Bundle":
+            if first.get("resourceType") == "OperationOutcome":
+                raise ValueError("FHIR server returned an OperationOutcome")
+            return [first] if first.get("resourceType") == kind else []
+        resources = [e["resource"] for e in first.get("entry") or () if isinstance(
+            e, dict) and isinstance(e.get("resource"), dict)]
+        page, bundle = 1, first
+        while True:
+            next_url = next((link.get("url") for link in bundle.get("link") or ()
+                             if isinstance(link, dict) and link.get("relation") == "next"), None)
+            if not next_url:
+                return resources
+            if page >= self.limits.max_pages:
+                raise ValueError(f"more than {self.limits.max_pages} pages; stopped reading")
+            bundle = self._get(urljoin(url, next_url))
+            page += 1
+            resources += [e["resource"] for e in bundle.get("entry") or () if isinstance(
+                e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def gather(request: HookRequest, content: Content, limits: FetchLimits | None = None,
+           session: requests.Session | None = None) -> PatientData:
+    """Collect the patient's data from prefetch and, for missing keys, from the FHIR server."""
+    limits = limits or FetchLimits()
+    data = PatientData()
+    prefetch = request.prefetch or {}
+    to_fetch: list[PrefetchKey] = []
+    for spec in prefetch_keys(content):
+        if spec.key in prefetch and prefetch[spec.key] is not None:
+            try:
+                data.resources.setdefault(spec.kind, []).extend(
+                    _entries(prefetch[spec.key], spec.kind))
+            except ValueError as exc:
+                data.notes.append(f"prefetch {spec.key!r}: {exc}")
+                to_fetch.append(spec)
+        elif spec.key in prefetch and spec.kind == "Patient":
+            data.resources.setdefault("Patient", [])  # null: the read found nothing
+        else:
+            to_fetch.append(spec)
+    if not to_fetch:
+        return data
+    if request.fhirServer is None:
+        required = [s.key for s in to_fetch if s.required]
+        if required:
+            raise PreconditionFailed(
+                f"prefetch {', '.join(required)} missing and no fhirServer to fetch it from"
+            )
+        for spec in to_fetch:
+            if spec.kind in data.resources:
+                data.notes.append(f"prefetch {spec.key!r} not sent and no FHIR server given")
+            else:
+                data.missing[spec.kind] = "not prefetched and no FHIR server given"
+        return data
+    token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+    fetcher = FhirFetcher(str(request.fhirServer), token, limits, session)
+    for spec in to_fetch:
+        try:
+            query = fill_template(spec.template, request)
+            data.resources.setdefault(spec.kind, []).extend(fetcher.read(query, spec.kind))
+            data.fetched.append(spec.key)
+        except (requests.RequestException, ValueError, TimeoutError, TemplateError) as exc:
+            reason = _describe(exc)
+            data.missing[spec.kind] = reason
+            log.warning("fetch of %s failed: %s", spec.key, reason)
+    return data
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return "the FHIR server did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "the FHIR server could not be reached"
+    return str(exc) or exc.__class__.__name__

@@ -1,0 +1,1 @@
+"""Pure clinical reasoning: PatientRecord in, Assessment out, no I/O."""

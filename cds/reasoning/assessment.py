@@ -1,0 +1,32 @@
+"""One call's reasoning: every rule family evaluated against one PatientRecord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds.content import Content
+from cds.reasoning.differential import CauseResult, evaluate_differential
+from cds.reasoning.dvt import DvtResult, evaluate_dvt
+from cds.reasoning.facts import FactEvaluator
+from cds.reasoning.red_flags import RedFlagResult, evaluate_red_flags
+from cds.reasoning.scores import ScoreResult, evaluate_score
+from cds.record import PatientRecord
+
+
+@dataclass(frozen=True)
+class Assessment:
+    record: PatientRecord
+    dvt: DvtResult
+    pe_score: ScoreResult
+    red_flags: list[RedFlagResult]
+    causes: list[CauseResult]
+
+
+def assess(content: Content, record: PatientRecord) -> Assessment:
+    """Pure: no I/O. Scores come first because red flags and causes may ask about them."""
+    facts = FactEvaluator(content, record)
+    dvt = evaluate_dvt(content, record, facts)
+    pe_score = evaluate_score(content.pe_score, facts)
+    red_flags = evaluate_red_flags(content, facts)
+    causes = evaluate_differential(content, facts)
+    return Assessment(record, dvt, pe_score, red_flags, causes)

@@ -1,0 +1,87 @@
+"""The DVT pathway: two-level Wells score, the latest recent D-dimer, and the next step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from cds.content import Content, DdimerAssay, PathwayStep
+from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth, any_of
+from cds.reasoning.scores import ScoreResult, evaluate_score
+from cds.record import Measurement, PatientRecord
+
+DdimerState = Literal["none", "negative", "positive"]
+
+
+@dataclass(frozen=True)
+class DdimerResult:
+    state: DdimerState
+    measurement: Measurement | None = None
+    assay: DdimerAssay | None = None
+    threshold: float | None = None
+    threshold_basis: str = ""
+    older: Measurement | None = None  # the latest result too old to use, if any
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        return [Evidence(self.measurement.reference, self.measurement.text)] if (
+            self.measurement) else []
+
+
+@dataclass(frozen=True)
+class DvtResult:
+    wells: ScoreResult
+    ddimer: DdimerResult
+    diagnosed: Answer
+    step: PathwayStep
+
+    @property
+    def band_id(self) -> str:
+        return self.wells.band.id if self.wells.band else "indeterminate"
+
+
+def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
+    """The newest D-dimer within the validity window, judged against its assay's cut-off."""
+    window = timedelta(hours=content.dvt.ddimer.valid_hours)
+    candidates: list[tuple[Measurement, DdimerAssay]] = []
+    for assay in content.dvt.ddimer.assays:
+        for m in record.measurements.get(assay.concept, []):
+            if m.value is not None and m.when is not None and m.when <= record.as_of + timedelta(
+                    hours=12):
+                candidates.append((m, assay))
+    if not candidates:
+        return DdimerResult("none")
+    candidates.sort(key=lambda pair: pair[0].when, reverse=True)  # type: ignore[arg-type, return-value]
+    measurement, assay = candidates[0]
+    assert measurement.when is not None and measurement.value is not None
+    if measurement.when < record.as_of - window:
+        return DdimerResult("none", older=measurement)
+    age = record.age
+    unit = content.concepts[assay.concept].unit or ""
+    if (assay.age_adjust_from is not None and assay.age_factor is not None and age is not None
+            and age > assay.age_adjust_from):
+        threshold = max(assay.cutoff, age * assay.age_factor)
+        basis = (f"age-adjusted cut-off {threshold:g} {unit} (age {age} × {assay.age_factor:g})")
+    elif measurement.high is not None:
+        threshold = measurement.high
+        basis = f"the laboratory's upper reference limit {threshold:g} {unit}"
+    else:
+        threshold = assay.cutoff
+        basis = f"cut-off {threshold:g} {unit}"
+    state: DdimerState = "positive" if measurement.value >= threshold else "negative"
+    return DdimerResult(state, measurement, assay, threshold, basis)
+
+
+def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) -> DvtResult:
+    pathway = content.dvt
+    wells = evaluate_score(pathway.score, facts)
+    ddimer = latest_ddimer(content, record)
+    diagnosed = any_of([facts.fact(f) for f in pathway.diagnosed_when])
+    band = "diagnosed" if diagnosed.truth is Truth.MET else (
+        wells.band.id if wells.band else "indeterminate")
+    step = next(
+        s for s in pathway.steps
+        if s.when_band == band and s.when_ddimer in (ddimer.state, "any")
+    )
+    return DvtResult(wells, ddimer, diagnosed, step)

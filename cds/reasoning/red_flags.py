@@ -1,0 +1,44 @@
+"""Red flags: each family (cauda equina, PE, infection, ...) is met when any of its flags is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds.content import Content, Indicator, RedFlagFamily
+from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth, any_of
+
+
+@dataclass(frozen=True)
+class RedFlagResult:
+    family: RedFlagFamily
+    results: list[CriterionResult]
+    escalation: Answer | None
+
+    @property
+    def met(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.truth is Truth.MET]
+
+    @property
+    def unknown(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.truth is Truth.UNKNOWN]
+
+    @property
+    def fired(self) -> bool:
+        return bool(self.met)
+
+    @property
+    def indicator(self) -> Indicator:
+        if self.escalation is not None and self.escalation.met and self.family.escalate_to:
+            return self.family.escalate_to
+        return self.family.indicator
+
+
+def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagResult]:
+    results = []
+    for family in content.red_flags.families:
+        flags = [facts.criterion(c) for c in family.flags]
+        escalation = (
+            any_of([facts.fact(f) for f in family.escalate_when]) if family.escalate_when else None
+        )
+        results.append(RedFlagResult(family, flags, escalation))
+    return results

@@ -1,0 +1,66 @@
+"""Point scores (Wells DVT, Wells PE) with honest ranges when criteria are unknown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds.content import Band, Score
+from cds.reasoning.facts import CriterionResult, FactEvaluator, Truth
+
+
+def _judgement_down(result: CriterionResult) -> bool:
+    """An unknown judgement that could only lower the score: stated, not put in the range
+    (so it can only err towards more testing). Judgements that raise it widen the range."""
+    return result.criterion.judgement and result.criterion.points < 0
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score: Score
+    results: list[CriterionResult]
+    points: float  # documented points: the criteria that are met
+    low: float  # lowest total the unknown criteria allow
+    high: float  # highest total the unknown criteria allow
+    band: Band | None  # None when the unknowns allow more than one band
+
+    @property
+    def unknown(self) -> list[CriterionResult]:
+        """Unknown criteria that widen the range (judgement calls are stated separately)."""
+        return [r for r in self.results if r.truth is Truth.UNKNOWN and not _judgement_down(r)]
+
+    @property
+    def pending_judgement(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.truth is Truth.UNKNOWN and _judgement_down(r)]
+
+    @property
+    def met(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.truth is Truth.MET]
+
+    def describe(self) -> str:
+        """'2 (likely)' or 'at least 1, up to 6: 5 criteria unknown'."""
+        if self.band is not None and not self.unknown:
+            return f"{self.points:g} ({self.band.label})"
+        unknown = len(self.unknown)
+        if self.band is not None:
+            return (f"{self.band.label}: documented {self.points:g}, "
+                    f"between {self.low:g} and {self.high:g} with {unknown} criteria unknown")
+        return (f"documented {self.points:g}; between {self.low:g} and {self.high:g} "
+                f"with {unknown} criteria unknown")
+
+
+def _band_for(score: Score, low: float, high: float) -> Band | None:
+    for band in score.bands:
+        if (band.min is None or low >= band.min) and (band.max is None or high <= band.max):
+            return band
+    return None
+
+
+def evaluate_score(score: Score, facts: FactEvaluator) -> ScoreResult:
+    results = [facts.criterion(c) for c in score.criteria]
+    points = sum(r.criterion.points for r in results if r.truth is Truth.MET)
+    unknown = [r.criterion.points for r in results
+               if r.truth is Truth.UNKNOWN and not _judgement_down(r)]
+    low = points + sum(p for p in unknown if p < 0)
+    high = points + sum(p for p in unknown if p > 0)
+    facts.score_ranges[score.id] = (low, high)
+    return ScoreResult(score, results, points, low, high, _band_for(score, low, high))

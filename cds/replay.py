@@ -1,0 +1,227 @@
+"""`cds replay`: run bundles or hook requests through the service and show the cards.
+
+In process by default (the same pipeline as the HTTP service), or against a running service
+with `--url`. A folder is replayed file by file with a progress bar and a summary table.
+The exit code is non-zero when any input is invalid or the service answers with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from pydantic import ValidationError
+from rich.console import Console, Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.progress import Progress
+from rich.table import Table
+from rich.text import Text
+
+from cds.bundle import BundleError, hook_request_from_bundle, resources_of
+from cds.fhir_server import serve_resources
+from cds.hooks import HookRequest, HookResponse
+from cds.prefetch import PreconditionFailed
+from cds.service import SERVICES, ThighPainService, UnknownService, WrongHook
+
+STYLE = {"critical": "bold red", "warning": "yellow", "info": "blue"}
+
+
+class ReplayError(Exception):
+    """Nothing could be replayed (no input files, unreadable stdin)."""
+
+
+@dataclass
+class ReplayOptions:
+    url: str | None = None
+    service_id: str = "thigh-pain"
+    as_of: datetime | None = None
+    fetch: bool = False
+    as_json: bool = False
+    timeout: float = 30.0
+
+
+@dataclass
+class Outcome:
+    name: str
+    ok: bool
+    response: dict[str, Any] | None = None
+    error: str | None = None
+    millis: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, indicator: str) -> int:
+        cards = (self.response or {}).get("cards", [])
+        return sum(1 for c in cards if c.get("indicator") == indicator)
+
+
+def _inputs(paths: list[str]) -> list[tuple[str, Any]]:
+    """(name, source) pairs; source is a Path or the text read from stdin."""
+    out: list[tuple[str, Any]] = []
+    for raw in paths:
+        if raw == "-":
+            out.append(("<stdin>", sys.stdin.read()))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            out += [(str(p), p) for p in sorted(path.rglob("*.json"))]
+        elif path.exists():
+            out.append((str(path), path))
+        else:
+            raise ReplayError(f"no such file or folder: {raw}")
+    if not out:
+        raise ReplayError("no JSON files to replay")
+    return out
+
+
+def _load(source: Any) -> Any:
+    text = source if isinstance(source, str) else source.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"not valid JSON: {exc}") from exc
+
+
+class Replayer:
+    def __init__(self, options: ReplayOptions) -> None:
+        self.options = options
+        self.service = ThighPainService() if options.url is None else None
+        self.http = requests.Session()
+
+    def _content(self) -> Any:
+        from cds.content import default_content
+
+        return self.service.content if self.service else default_content()
+
+    def one(self, name: str, source: Any) -> Outcome:
+        started = time.perf_counter()
+        try:
+            document = _load(source)
+            if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+                response = self._replay_bundle(document)
+            elif isinstance(document, dict) and "hookInstance" in document:
+                response = self._call(document)
+            else:
+                raise BundleError("neither a FHIR Bundle nor a CDS Hooks request")
+        except (BundleError, ValidationError, WrongHook, UnknownService,
+                PreconditionFailed) as exc:
+            return Outcome(name, False, error=_short(exc),
+                           millis=(time.perf_counter() - started) * 1000)
+        except requests.RequestException as exc:
+            return Outcome(name, False, error=f"service unreachable: {exc}",
+                           millis=(time.perf_counter() - started) * 1000)
+        except _ServiceError as exc:
+            return Outcome(name, False, error=str(exc),
+                           millis=(time.perf_counter() - started) * 1000)
+        return Outcome(name, True, response, millis=(time.perf_counter() - started) * 1000)
+
+    def _replay_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        hook = SERVICES.get(self.options.service_id, "patient-view")
+        if not self.options.fetch:
+            return self._call(hook_request_from_bundle(bundle, self._content(), hook=hook))
+        with serve_resources(resources_of(bundle), page_size=50) as base:
+            request = hook_request_from_bundle(bundle, self._content(), fhir_server=base,
+                                               hook=hook)
+            return self._call(request)
+
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.options.url:
+            url = f"{self.options.url.rstrip('/')}/cds-services/{self.options.service_id}"
+            reply = self.http.post(url, json=request, timeout=self.options.timeout)
+            if reply.status_code != 200:
+                raise _ServiceError(f"service answered HTTP {reply.status_code}: "
+                                    f"{reply.text[:300]}")
+            body = reply.json()
+            HookResponse.model_validate(body)
+            return body
+        assert self.service is not None
+        parsed = HookRequest.model_validate(request)
+        response, _ = self.service.call(self.options.service_id, parsed, as_of=self.options.as_of)
+        return response.wire()
+
+
+class _ServiceError(Exception):
+    pass
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"invalid hook request: {where}: {first.get('msg')} ({len(errs)} problem(s))"
+    return str(exc)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_card(card: dict[str, Any]) -> Panel:
+    indicator = card.get("indicator", "info")
+    parts: list[Any] = [Markdown(card.get("detail", ""))]
+    for s in card.get("suggestions", []):
+        star = " (recommended)" if s.get("isRecommended") else ""
+        parts.append(Text(f"➜ {s['label']}{star}", style="green"))
+    for link in card.get("links", []):
+        parts.append(Text(f"🔗 {link['label']}: {link['url']}", style="dim"))
+    title = Text(f"{indicator.upper()}  {card['summary']}", style=STYLE.get(indicator, ""))
+    source = card.get("source", {}).get("label", "")
+    return Panel(Group(*parts), title=title, title_align="left", subtitle=f"source: {source}",
+                 subtitle_align="right", border_style=STYLE.get(indicator, ""))
+
+
+def render_outcome(outcome: Outcome, console: Console) -> None:
+    console.rule(f"[bold]{outcome.name}")
+    if not outcome.ok:
+        console.print(f"[red]✘ {outcome.error}[/red]")
+        return
+    cards = (outcome.response or {}).get("cards", [])
+    if not cards:
+        console.print("[dim]no cards[/dim]")
+    for card in cards:
+        console.print(render_card(card))
+
+
+def summary_table(outcomes: list[Outcome]) -> Table:
+    table = Table(title="Replay summary")
+    for col in ("input", "result", "critical", "warning", "info", "ms"):
+        table.add_column(col, justify="right" if col in {"critical", "warning", "info", "ms"}
+                         else "left")
+    for o in outcomes:
+        result = "[green]ok[/green]" if o.ok else f"[red]{(o.error or '')[:60]}[/red]"
+        table.add_row(Path(o.name).name, result, str(o.count("critical")),
+                      str(o.count("warning")), str(o.count("info")), f"{o.millis:.0f}")
+    return table
+
+
+def replay_paths(paths: list[str], options: ReplayOptions, console: Console) -> int:
+    inputs = _inputs(paths)
+    replayer = Replayer(options)
+    outcomes: list[Outcome] = []
+    if len(inputs) == 1:
+        outcomes.append(replayer.one(*inputs[0]))
+    else:
+        with Progress(console=console, transient=True, disable=options.as_json) as progress:
+            task = progress.add_task("replaying", total=len(inputs))
+            for name, source in inputs:
+                outcomes.append(replayer.one(name, source))
+                progress.advance(task)
+    if options.as_json:
+        if len(outcomes) == 1 and outcomes[0].ok:
+            data: Any = outcomes[0].response
+        else:
+            data = [{"input": o.name, "ok": o.ok, "error": o.error, "response": o.response}
+                    for o in outcomes]
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        for outcome in outcomes:
+            render_outcome(outcome, console)
+        if len(outcomes) > 1:
+            console.print(summary_table(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1

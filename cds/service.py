@@ -1,0 +1,104 @@
+"""The service as the EHR sees it: discovery, and one hook call from request to cards.
+
+HTTP (cds.api) and the command line (cds.cli) both call this, so a replayed bundle gets
+exactly the cards an EHR would.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+
+from cds.cards import CardContext, render_cards
+from cds.content import Content, default_content
+from cds.hooks import DiscoveryResponse, HookRequest, HookResponse, ServiceDefinition
+from cds.prefetch import FetchLimits, gather, prefetch_keys
+from cds.reasoning.assessment import assess
+from cds.record import RecordBuilder
+from cds.terminology import Terminology
+
+log = logging.getLogger(__name__)
+
+SERVICES = {
+    "thigh-pain": "patient-view",
+    "thigh-pain-encounter": "encounter-start",
+}
+
+
+class UnknownService(LookupError):
+    pass
+
+
+class WrongHook(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CallStats:
+    cards: int
+    by_indicator: dict[str, int]
+    fetched: list[str]
+    missing: list[str]
+    skipped: int
+    millis: float
+
+
+class ThighPainService:
+    def __init__(self, content: Content | None = None, limits: FetchLimits | None = None,
+                 ) -> None:
+        self.content = content or default_content()
+        self.terminology = Terminology.from_content(self.content)
+        self.builder = RecordBuilder(self.content, self.terminology)
+        self.limits = limits or FetchLimits()
+        self.prefetch = {k.key: k.template for k in prefetch_keys(self.content)}
+
+    def discovery_ids(self) -> set[str]:
+        return set(SERVICES)
+
+    def discovery(self) -> DiscoveryResponse:
+        texts = self.content.texts
+        return DiscoveryResponse(services=[
+            ServiceDefinition(
+                hook=hook,
+                id=service_id,
+                title=texts.service_title,
+                description=texts.service_description,
+                prefetch=self.prefetch,
+                usageRequirements=texts.usage_requirements,
+            )
+            for service_id, hook in SERVICES.items()
+        ])
+
+    def call(self, service_id: str, request: HookRequest, as_of: datetime | None = None,
+             session: requests.Session | None = None) -> tuple[HookResponse, CallStats]:
+        started = time.perf_counter()
+        if service_id not in SERVICES:
+            raise UnknownService(service_id)
+        if request.hook != SERVICES[service_id]:
+            raise WrongHook(
+                f"service {service_id!r} answers the {SERVICES[service_id]!r} hook, "
+                f"not {request.hook!r}"
+            )
+        data = gather(request, self.content, self.limits, session)
+        record = self.builder.build(request.context.patientId, data.resources, data.missing,
+                                    as_of)
+        gaps = [f"{kind}: {why}" for kind, why in data.missing.items()]
+        gaps += data.notes
+        if record.skipped:
+            shown = record.skipped[:5]
+            more = len(record.skipped) - len(shown)
+            gaps.append("skipped " + "; ".join(shown) + (f"; and {more} more" if more else ""))
+        ctx = CardContext(str(request.hookInstance), request.context.patientId,
+                          request.context.userId, gaps)
+        cards = render_cards(assess(self.content, record), self.content, ctx)
+        response = HookResponse(cards=cards)
+        counts: dict[str, int] = {}
+        for card in cards:
+            counts[card.indicator] = counts.get(card.indicator, 0) + 1
+        stats = CallStats(len(cards), counts, data.fetched, sorted(data.missing),
+                          len(record.skipped), (time.perf_counter() - started) * 1000)
+        return response, stats

@@ -1,0 +1,78 @@
+"""Codes to concepts: the lookup table built from cards/concepts.toml.
+
+Matching is on system + code only (displays vary and sometimes carry zero-width spaces).
+ICD-10-CM codes are compared without their dot, so `M5416` and `M54.16` are the same code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from cds.content import Content
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+
+
+def normalise_code(system: str, code: str) -> str:
+    code = code.strip()
+    if system in (ICD10CM, ICD10):
+        return code.replace(".", "").upper()
+    return code
+
+
+@dataclass
+class Terminology:
+    """Maps (system, code) to the concept ids that code means."""
+
+    exact: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    prefixes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    # ICD-10-CM blocks such as C00-C96: (first category, last category, concept)
+    ranges: dict[str, list[tuple[str, str, str]]] = field(
+        default_factory=lambda: defaultdict(list))
+    systems_by_kind: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_content(cls, content: Content) -> Terminology:
+        table = cls()
+        for concept_id, concept in content.concepts.items():
+            for coding in concept.codings:
+                system = content.systems[coding.system]
+                code = normalise_code(system, coding.code)
+                if coding.match == "prefix":
+                    table.prefixes[system].append((code, concept_id))
+                elif coding.match == "range":
+                    first, _, last = coding.code.upper().partition("-")
+                    table.ranges[system].append((first, last or first, concept_id))
+                else:
+                    table.exact[(system, code)].add(concept_id)
+                kind_codes = table.systems_by_kind.setdefault(concept.kind, {})
+                kind_codes.setdefault(system, set()).add(coding.code)
+        return table
+
+    def concepts_for(self, system: str | None, code: str | None) -> set[str]:
+        if not system or not code:
+            return set()
+        if system == ICD10:  # WHO ICD-10 codes share the ICD-10-CM categories we use
+            system = ICD10CM
+        norm = normalise_code(system, code)
+        found = set(self.exact.get((system, norm), ()))
+        for prefix, concept_id in self.prefixes.get(system, ()):
+            if norm.startswith(prefix):
+                found.add(concept_id)
+        category = norm[:3]
+        for first, last, concept_id in self.ranges.get(system, ()):
+            if first <= category <= last:
+                found.add(concept_id)
+        return found
+
+    def concepts_in(self, codeable: dict | None) -> set[str]:
+        """All concepts any coding of a FHIR CodeableConcept (raw JSON) maps to."""
+        found: set[str] = set()
+        if not isinstance(codeable, dict):
+            return found
+        for coding in codeable.get("coding") or ():
+            if isinstance(coding, dict):
+                found |= self.concepts_for(coding.get("system"), coding.get("code"))
+        return found

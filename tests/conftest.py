@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds.api import create_app
+from cds.config import Settings
+from cds.content import Content, default_content
+from cds.feedback import FeedbackStore
+from cds.hooks import HookRequest, HookResponse
+from cds.reasoning.assessment import Assessment, assess
+from cds.record import RecordBuilder
+from cds.service import ThighPainService
+from cds.terminology import Terminology
+from tests.fhir import AS_OF, PATIENT_ID
+
+
+@pytest.fixture(scope="session")
+def content() -> Content:
+    return default_content()
+
+
+@pytest.fixture(scope="session")
+def service(content: Content) -> ThighPainService:
+    return ThighPainService(content)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FeedbackStore:
+    return FeedbackStore(f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
+
+
+@pytest.fixture
+def client(service: ThighPainService, store: FeedbackStore, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
+    app = create_app(settings, service=service, store=store, as_of=AS_OF)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def call(service: ThighPainService):
+    """Run a hook request (dict) in process at the pinned date; returns the response."""
+
+    def run(request: dict[str, Any], service_id: str = "thigh-pain") -> HookResponse:
+        response, _ = service.call(service_id, HookRequest.model_validate(request), as_of=AS_OF)
+        HookResponse.model_validate(response.wire())
+        return response
+
+    return run
+
+
+@pytest.fixture
+def assessment_of(content: Content):
+    """Assess raw resources directly (no prefetch), at the pinned date."""
+    builder = RecordBuilder(content, Terminology.from_content(content))
+
+    def run(*resources: dict[str, Any], missing: dict[str, str] | None = None) -> Assessment:
+        by_kind: dict[str, list[dict[str, Any]]] = {
+            "Patient": [], "Condition": [], "Observation": [], "Procedure": [],
+            "MedicationRequest": []}
+        for r in resources:
+            by_kind.setdefault(r["resourceType"], []).append(r)
+        if not by_kind["Patient"]:
+            by_kind["Patient"].append({"resourceType": "Patient", "id": PATIENT_ID,
+                                       "birthDate": "1970-05-01", "gender": "female"})
+        record = builder.build(PATIENT_ID, by_kind, missing, AS_OF)
+        return assess(content, record)
+
+    return run

@@ -1,0 +1,85 @@
+"""What a clinician reads: order, wording limits, evidence, sources, orders as FHIR."""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from tests.fhir import condition, hook_request, observation
+
+
+def _ces_and_dvt_request() -> dict:
+    return hook_request(
+        condition("urinary_retention", onset_days=1, rid="c-ret"),
+        condition("active_cancer", onset_days=100, rid="c-ca"),
+        condition("leg_swelling", onset_days=1, rid="c-swell"),
+        observation("heart_rate", 112, "/min", rid="o-hr"),
+    )
+
+
+def test_cards_come_critical_first_then_warning_then_info(call):
+    cards = call(_ces_and_dvt_request()).cards
+    order = {"critical": 0, "warning": 1, "info": 2}
+    ranks = [order[c.indicator] for c in cards]
+    assert ranks == sorted(ranks)
+    assert cards[0].indicator == "critical"
+
+
+def test_one_card_per_family_and_no_duplicates(call):
+    cards = call(_ces_and_dvt_request()).cards
+    types = [c.extension["thigh-pain-cds"]["cardType"] for c in cards]
+    assert len(types) == len(set(types))
+    assert len({c.summary for c in cards}) == len(cards)
+
+
+def test_cards_cite_the_resources_they_rest_on(call):
+    cards = call(_ces_and_dvt_request()).cards
+    ces = next(c for c in cards if "cauda equina" in c.summary.lower())
+    assert "Condition/c-ret" in ces.detail
+    assert ces.extension["thigh-pain-cds"]["evidence"] == ["Condition/c-ret"]
+    dvt = next(c for c in cards if c.extension["thigh-pain-cds"]["cardType"] == "dvt")
+    assert "Condition/c-ca" in dvt.detail and "Condition/c-swell" in dvt.detail
+
+
+def test_every_card_names_a_source_with_a_link(call):
+    for card in call(_ces_and_dvt_request()).cards:
+        assert card.source.label and card.source.url
+        assert card.links and all(link.type == "absolute" for link in card.links)
+
+
+def test_card_uuids_are_stable_for_a_hook_instance_and_unique(call):
+    request = _ces_and_dvt_request()
+    first = [c.uuid for c in call(request).cards]
+    again = [c.uuid for c in call(request).cards]
+    assert first == again and len(set(first)) == len(first)
+
+
+def test_suggestions_are_valid_draft_service_requests(call):
+    cards = call(_ces_and_dvt_request()).cards
+    actions = [a for c in cards for s in c.suggestions or () for a in s.actions or ()]
+    assert actions
+    for action in actions:
+        request = ServiceRequest.model_validate(action.resource)
+        assert request.status == "draft"
+        assert request.subject.reference == "Patient/pt-1"
+        assert request.requester.reference == "Practitioner/dr-1"
+        # a verified code, or plain text for the EHR to map: never an unchecked code
+        assert request.code.coding or request.code.text
+
+
+def test_dismiss_reasons_are_offered(call):
+    card = call(_ces_and_dvt_request()).cards[0]
+    assert card.overrideReasons and all(r.display for r in card.overrideReasons)
+
+
+def test_wording_proposes_and_carries_the_disclaimer(call):
+    for card in call(_ces_and_dvt_request()).cards:
+        assert "does not diagnose" in card.detail
+
+
+def test_empty_chart_says_what_could_not_be_assessed_never_all_clear(call):
+    cards = call(hook_request()).cards
+    summaries = " ".join(c.summary.lower() for c in cards)
+    assert "no red flags" not in summaries
+    assert any("could not be assessed" in c.summary for c in cards)
+    dvt = next(c for c in cards if c.extension["thigh-pain-cds"]["cardType"] == "dvt")
+    assert "unknown" in dvt.summary
