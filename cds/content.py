@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -341,6 +342,32 @@ class Content(Strict):
 
     def source_of(self, source_id: str) -> SourceRef:
         return self.sources[source_id]
+
+    def facts(self) -> Iterator[Fact]:
+        """Every fact any rule asks, wherever it is written."""
+        criteria: list[Criterion] = [*self.dvt.score.criteria, *self.pe_score.criteria]
+        for fam in self.red_flags.families:
+            criteria += fam.flags
+            yield from fam.escalate_when
+        for cause in self.differential.causes:
+            criteria += [*cause.supports, *cause.against]
+            yield from cause.documented
+        yield from self.dvt.diagnosed_when
+        for c in criteria:
+            yield from c.when
+            yield from c.and_when
+
+    def lookback_days(self) -> dict[str, int | None]:
+        """How far back any rule looks for each observation concept (None: no limit)."""
+        out: dict[str, int | None] = {a.concept: None for a in self.dvt.ddimer.assays}
+        for fact in self.facts():
+            if fact.observation is None:
+                continue
+            if fact.within_days is None:
+                out[fact.observation] = None
+            elif fact.observation not in out or out[fact.observation] is not None:
+                out[fact.observation] = max(out.get(fact.observation) or 0, fact.within_days)
+        return out
 
 
 def cards_dir() -> Path:

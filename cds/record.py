@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar, Literal
 
 from fhir.resources.R4B.condition import Condition
@@ -153,6 +153,7 @@ class RecordBuilder:
     def __init__(self, content: Content, terminology: Terminology) -> None:
         self.content = content
         self.terminology = terminology
+        self.lookback = content.lookback_days()
 
     def build(
         self,
@@ -230,7 +231,8 @@ class RecordBuilder:
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("code"))
-        if not concepts or raw.get("status") in _OBS_NEVER:
+        if not concepts or raw.get("status") in _OBS_NEVER or self._too_old(record, raw,
+                                                                                concepts):
             return
         obs = self._validate(record, Observation, raw)
         if obs is None or not self._about_patient(record, obs.subject, raw):
@@ -259,6 +261,30 @@ class RecordBuilder:
                 measurement = self._measurement(record, obs, concept, spec.unit, ref, label, when)
                 if measurement is not None:
                     record.measurements[concept].append(measurement)
+
+    def _too_old(self, record: PatientRecord, raw: dict[str, Any], concepts: set[str]) -> bool:
+        """A chart with years of vital signs stays fast: results older than any rule's
+        window are dropped before validation (findings recorded as Observations are kept)."""
+        days = []
+        for concept in concepts:
+            if self.content.concepts[concept].kind != "observation":
+                return False
+            window = self.lookback.get(concept)
+            if window is None:
+                return False
+            days.append(window)
+        when = raw.get("effectiveDateTime") or raw.get("issued")
+        if not isinstance(when, str):
+            return False
+        try:
+            moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            return False  # let validation report it
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment < record.as_of - timedelta(days=max(days) + 1):
+            record.counts["Observation outside the rules' time windows"] += 1
+            return True
+        return False
 
     def _measurement(
         self, record: PatientRecord, obs: Observation, concept: str, unit: str | None,

@@ -79,3 +79,15 @@ def test_pain_score_as_integer(content):
     obs["valueInteger"] = 7
     record = _build(content, obs)
     assert record.measurements["pain_score"][0].value == 7
+
+
+def test_results_older_than_any_rule_window_are_not_parsed(content):
+    old = [observation("heart_rate", 120, "/min", days=30 + i) for i in range(50)]
+    record = _build(content, *old, observation("heart_rate", 80, "/min", hours=2))
+    assert len(record.measurements["heart_rate"]) == 1
+    assert record.counts["Observation outside the rules' time windows"] == 50
+
+
+def test_old_ddimer_is_kept_to_say_it_is_too_old(content):
+    record = _build(content, observation("ddimer_feu", 0.3, "ug/mL", days=400))
+    assert len(record.measurements["ddimer_feu"]) == 1
