@@ -125,14 +125,13 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     dvt = assessment.dvt
     wells = dvt.wells
     fields = {
-        "points": f"{wells.points:g}" if wells.band and not wells.unknown else (
-            f"{wells.points:g}, range {wells.low:g} to {wells.high:g}"),
+        "points": f"{wells.points:g}",  # documented points
+        # the score in a few words: "2" when complete, "at least 2" with unknowns left
+        "score": f"{wells.points:g}" if not wells.unknown else f"at least {wells.low:g}",
         "unknown": len(wells.unknown),
         "wells": wells.describe(),
         "ddimer": _ddimer_words(dvt, content),
     }
-    if dvt.step.when_band in {"likely", "unlikely"} and not wells.unknown:
-        fields["points"] = f"{wells.points:g}"
     summary = fit_summary(dvt.step.summary, fields)
     lines = [dvt.step.detail.format_map(fields), "", f"**{wells.score.title}**"]
     lines += [_criterion_line(r, points=True) for r in wells.results]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from rich.text import Text
 from cds.bundle import BundleError, hook_request_from_bundle, resources_of
 from cds.fhir_server import serve_resources
 from cds.hooks import HookRequest, HookResponse
-from cds.prefetch import PreconditionFailed
-from cds.service import SERVICES, ThighPainService, UnknownService, WrongHook
+from cds.prefetch import PreconditionFailed, prefetch_keys
+from cds.service import SERVICES, CallStats, ThighPainService, UnknownService, WrongHook
 
 STYLE = {"critical": "bold red", "warning": "yellow", "info": "blue"}
 
@@ -54,7 +55,8 @@ class Outcome:
     response: dict[str, Any] | None = None
     error: str | None = None
     millis: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    stats: CallStats | None = None  # in process only
+    not_sent: str = ""  # what of a bundle an EHR would not send for our prefetch
 
     def count(self, indicator: str) -> int:
         cards = (self.response or {}).get("cards", [])
@@ -93,6 +95,8 @@ class Replayer:
         self.options = options
         self.service = ThighPainService() if options.url is None else None
         self.http = requests.Session()
+        self.last_stats: CallStats | None = None
+        self.last_not_sent = ""
 
     def _content(self) -> Any:
         from cds.content import default_content
@@ -101,6 +105,7 @@ class Replayer:
 
     def one(self, name: str, source: Any) -> Outcome:
         started = time.perf_counter()
+        self.last_stats, self.last_not_sent = None, ""
         try:
             document = _load(source)
             if isinstance(document, dict) and document.get("resourceType") == "Bundle":
@@ -119,10 +124,15 @@ class Replayer:
         except _ServiceError as exc:
             return Outcome(name, False, error=str(exc),
                            millis=(time.perf_counter() - started) * 1000)
-        return Outcome(name, True, response, millis=(time.perf_counter() - started) * 1000)
+        return Outcome(name, True, response, millis=(time.perf_counter() - started) * 1000,
+                       stats=self.last_stats, not_sent=self.last_not_sent)
 
     def _replay_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
         hook = SERVICES.get(self.options.service_id, "patient-view")
+        asked = {spec.kind for spec in prefetch_keys(self._content())}
+        left = Counter(str(r.get("resourceType")) for r in resources_of(bundle)
+                       if r.get("resourceType") not in asked)
+        self.last_not_sent = ", ".join(f"{kind} {n}" for kind, n in left.most_common())
         if not self.options.fetch:
             return self._call(hook_request_from_bundle(bundle, self._content(), hook=hook))
         with serve_resources(resources_of(bundle), page_size=50) as base:
@@ -142,7 +152,8 @@ class Replayer:
             return body
         assert self.service is not None
         parsed = HookRequest.model_validate(request)
-        response, _ = self.service.call(self.options.service_id, parsed, as_of=self.options.as_of)
+        response, self.last_stats = self.service.call(self.options.service_id, parsed,
+                                                      as_of=self.options.as_of)
         return response.wire()
 
 
@@ -186,17 +197,38 @@ def render_outcome(outcome: Outcome, console: Console) -> None:
         console.print("[dim]no cards[/dim]")
     for card in cards:
         console.print(render_card(card))
+    if outcome.stats is not None:
+        s = outcome.stats
+        console.print(f"[dim]read {s.resources} resources, used {s.used} facts, "
+                      f"skipped {s.skipped} invalid or unrelated-patient resources, "
+                      f"{s.millis:.0f} ms[/dim]")
+        for note in s.skipped_notes[:10]:
+            console.print(f"[dim]  skipped: {note}[/dim]")
+    if outcome.not_sent:
+        console.print(f"[dim]not requested by the service's prefetch: {outcome.not_sent}[/dim]")
 
 
 def summary_table(outcomes: list[Outcome]) -> Table:
     table = Table(title="Replay summary")
-    for col in ("input", "result", "critical", "warning", "info", "ms"):
-        table.add_column(col, justify="right" if col in {"critical", "warning", "info", "ms"}
-                         else "left")
+    numeric = ("critical", "warning", "info", "resources", "used", "skipped", "ms")
+    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=36)
+    for col in numeric:
+        table.add_column(col, justify="right")
     for o in outcomes:
         result = "[green]ok[/green]" if o.ok else f"[red]{(o.error or '')[:60]}[/red]"
+        s = o.stats
         table.add_row(Path(o.name).name, result, str(o.count("critical")),
-                      str(o.count("warning")), str(o.count("info")), f"{o.millis:.0f}")
+                      str(o.count("warning")), str(o.count("info")),
+                      str(s.resources) if s else "-", str(s.used) if s else "-",
+                      str(s.skipped) if s else "-", f"{o.millis:.0f}")
+    ok = [o for o in outcomes if o.ok]
+    times = sorted(o.millis for o in outcomes)
+    if times:
+        p50 = times[len(times) // 2]
+        p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+        table.caption = (f"{len(ok)} of {len(outcomes)} replayed; per input p50 {p50:.0f} ms, "
+                         f"p95 {p95:.0f} ms")
     return table
 
 

@@ -45,6 +45,9 @@ class CallStats:
     missing: list[str]
     skipped: int
     millis: float
+    resources: int = 0  # resources received, of every type
+    used: int = 0  # facts the rules could use
+    skipped_notes: tuple[str, ...] = ()
 
 
 class ThighPainService:
@@ -99,6 +102,12 @@ class ThighPainService:
         counts: dict[str, int] = {}
         for card in cards:
             counts[card.indicator] = counts.get(card.indicator, 0) + 1
+        used = sum(len(v) for table in (record.findings, record.measurements,
+                                         record.procedures, record.medications)
+                   for v in table.values())
+        received = sum(n for kind, n in record.counts.items() if not kind.startswith(
+            "Observation outside"))
         stats = CallStats(len(cards), counts, data.fetched, sorted(data.missing),
-                          len(record.skipped), (time.perf_counter() - started) * 1000)
+                          len(record.skipped), (time.perf_counter() - started) * 1000,
+                          received, used, tuple(record.skipped))
         return response, stats
