@@ -12,13 +12,21 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds import __version__
+from cds.auth import (
+    AuthError,
+    JwtVerifier,
+    TrustConfig,
+    TrustedIssuer,
+    fhir_server_allowed,
+    load_trust,
+)
 from cds.config import Settings, get_settings
 from cds.feedback import FeedbackStore
 from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
@@ -49,11 +57,62 @@ def _validation_details(exc: RequestValidationError) -> list[str]:
     return out
 
 
+class BodyLimit:
+    """ASGI middleware: refuse bodies over the limit, announced or streamed (chunked)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await _error(413, f"request body larger than {self.limit} bytes")(scope, receive,
+                                                                                send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked_send)
+        except _TooLarge:
+            if not started:
+                await _error(413, f"request body larger than {self.limit} bytes")(
+                    scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def create_app(settings: Settings | None = None, service: ThighPainService | None = None,
-               store: FeedbackStore | None = None, as_of: datetime | None = None) -> FastAPI:
+               store: FeedbackStore | None = None, as_of: datetime | None = None,
+               trust: TrustConfig | None = None) -> FastAPI:
     settings = settings or get_settings()
     service = service or ThighPainService()
     store = store or FeedbackStore(settings.database_url)
+    trust = trust or load_trust(settings.trust_file)
+    verifier = None if trust.development else JwtVerifier(trust)
+    if verifier is None:
+        log.warning("DEVELOPMENT MODE: no trusted issuers configured, requests are NOT "
+                    "authenticated. Set CDS_TRUST_FILE before connecting a real EHR.")
     app = FastAPI(
         title="Posterior thigh pain CDS service",
         version=__version__,
@@ -68,12 +127,21 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         allow_headers=["Authorization", "Content-Type"],
     )
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return _error(413, f"request body larger than {settings.max_body_bytes} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    def caller(request: Request) -> TrustedIssuer | None:
+        """The trusted issuer of the request's JWT (None in development mode)."""
+        if verifier is None:
+            return None
+        if trust.public_url:
+            audience = trust.public_url.rstrip("/") + request.url.path
+        else:
+            audience = str(request.url.replace(query=""))
+        try:
+            return verifier.verify(request.headers.get("authorization"), audience)
+        except AuthError as exc:
+            log.warning("authentication failed on %s: %s", request.url.path, exc)
+            raise ApiError(401, "unauthorized") from exc
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -92,15 +160,18 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
 
     @app.get("/cds-services", response_model=DiscoveryResponse, response_model_exclude_none=True,
              tags=["CDS Hooks"])
-    def discovery() -> DiscoveryResponse:
+    def discovery(_: TrustedIssuer | None = Depends(caller)) -> DiscoveryResponse:
         return service.discovery()
 
     @app.post("/cds-services/{service_id}", response_model=HookResponse,
               response_model_exclude_none=True, tags=["CDS Hooks"],
-              responses={400: {}, 404: {}, 412: {}, 413: {}})
-    def call_service(service_id: str, hook_request: HookRequest) -> HookResponse:
+              responses={400: {}, 401: {}, 404: {}, 412: {}, 413: {}})
+    def call_service(service_id: str, hook_request: HookRequest,
+                     issuer: TrustedIssuer | None = Depends(caller)) -> HookResponse:
         try:
-            response, stats = service.call(service_id, hook_request, as_of=as_of)
+            response, stats = service.call(
+                service_id, hook_request, as_of=as_of,
+                allow_server=lambda url: fhir_server_allowed(url, issuer))
         except UnknownService as exc:
             raise ApiError(404, f"no CDS service with id {service_id!r}") from exc
         except WrongHook as exc:
@@ -117,8 +188,9 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         return response
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
-              responses={400: {}, 404: {}})
-    def feedback(service_id: str, body: FeedbackRequest) -> dict[str, int]:
+              responses={400: {}, 401: {}, 404: {}})
+    def feedback(service_id: str, body: FeedbackRequest,
+                 _: TrustedIssuer | None = Depends(caller)) -> dict[str, int]:
         if service_id not in service.discovery_ids():
             raise ApiError(404, f"no CDS service with id {service_id!r}")
         new = store.add(service_id, body.feedback)

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # Browser-based CDS clients (such as the CDS Hooks sandbox) need CORS; '*' or a list
     cors_origins: list[str] = ["*"]
+    # trusted CDS clients (JSON or TOML, see README "Security and trust"); none: dev mode
+    trust_file: str | None = None
 
 
 def get_settings() -> Settings:

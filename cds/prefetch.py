@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -210,8 +211,12 @@ class FhirFetcher:
 
 
 def gather(request: HookRequest, content: Content, limits: FetchLimits | None = None,
-           session: requests.Session | None = None) -> PatientData:
-    """Collect the patient's data from prefetch and, for missing keys, from the FHIR server."""
+           session: requests.Session | None = None,
+           allow_server: Callable[[str], bool] | None = None) -> PatientData:
+    """Collect the patient's data from prefetch and, for missing keys, from the FHIR server.
+
+    `allow_server` says whether this caller may make us read from its fhirServer; a server it
+    may not use is treated as no server at all."""
     limits = limits or FetchLimits()
     data = PatientData()
     prefetch = request.prefetch or {}
@@ -230,20 +235,22 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
             to_fetch.append(spec)
     if not to_fetch:
         return data
-    if request.fhirServer is None:
+    server_ok = request.fhirServer is not None and (
+        allow_server is None or allow_server(str(request.fhirServer)))
+    if not server_ok:
+        why = ("no fhirServer to fetch it from" if request.fhirServer is None
+               else "the fhirServer is not one this client may use")
         required = [s.key for s in to_fetch if s.required]
         if required:
-            raise PreconditionFailed(
-                f"prefetch {', '.join(required)} missing and no fhirServer to fetch it from"
-            )
+            raise PreconditionFailed(f"prefetch {', '.join(required)} missing and {why}")
         for spec in to_fetch:
             if spec.kind in data.resources:
-                data.notes.append(f"prefetch {spec.key!r} not sent and no FHIR server given")
+                data.notes.append(f"prefetch {spec.key!r} not sent and no usable FHIR server")
             else:
-                data.missing[spec.kind] = "not prefetched and no FHIR server given"
+                data.missing[spec.kind] = "not prefetched and no usable FHIR server"
         return data
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-    fetcher = FhirFetcher(str(request.fhirServer), token, limits, session)
+    fetcher = FhirFetcher(str(request.fhirServer), token, limits, session)  # server_ok above
     for spec in to_fetch:
         try:
             query = fill_template(spec.template, request)

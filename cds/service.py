@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -77,7 +78,9 @@ class ThighPainService:
         ])
 
     def call(self, service_id: str, request: HookRequest, as_of: datetime | None = None,
-             session: requests.Session | None = None) -> tuple[HookResponse, CallStats]:
+             session: requests.Session | None = None,
+             allow_server: Callable[[str], bool] | None = None,
+             ) -> tuple[HookResponse, CallStats]:
         started = time.perf_counter()
         if service_id not in SERVICES:
             raise UnknownService(service_id)
@@ -86,7 +89,7 @@ class ThighPainService:
                 f"service {service_id!r} answers the {SERVICES[service_id]!r} hook, "
                 f"not {request.hook!r}"
             )
-        data = gather(request, self.content, self.limits, session)
+        data = gather(request, self.content, self.limits, session, allow_server)
         record = self.builder.build(request.context.patientId, data.resources, data.missing,
                                     as_of)
         gaps = [f"{kind}: {why}" for kind, why in data.missing.items()]
