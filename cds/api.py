@@ -74,32 +74,30 @@ class BodyLimit:
             await _error(413, f"request body larger than {self.limit} bytes")(scope, receive,
                                                                                 send)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Any:
-            nonlocal seen
+        # read the whole body first (the handlers need all of it anyway), refusing it as
+        # soon as it passes the limit, then hand it on in one piece
+        body = bytearray()
+        more = True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        async def tracked_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                break
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
                 await _error(413, f"request body larger than {self.limit} bytes")(
                     scope, receive, send)
+                return
+        delivered = False
 
+        async def replay() -> Any:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
 
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def create_app(settings: Settings | None = None, service: ThighPainService | None = None,

@@ -123,6 +123,12 @@ def _aware(value: Any) -> datetime | None:
     return None
 
 
+def _status(raw: dict[str, Any]) -> str | None:
+    """The raw status if it is a string (anything else fails validation later)."""
+    value = raw.get("status")
+    return value if isinstance(value, str) else None
+
+
 def _code_of(codeable: Any) -> str | None:
     if codeable is None or not codeable.coding:
         return None
@@ -231,7 +237,7 @@ class RecordBuilder:
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("code"))
-        if not concepts or raw.get("status") in _OBS_NEVER or self._too_old(record, raw,
+        if not concepts or _status(raw) in _OBS_NEVER or self._too_old(record, raw,
                                                                                 concepts):
             return
         obs = self._validate(record, Observation, raw)
@@ -337,7 +343,7 @@ class RecordBuilder:
 
     def _procedure(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("code"))
-        if not concepts or raw.get("status") in {"entered-in-error", "not-done", "preparation"}:
+        if not concepts or _status(raw) in {"entered-in-error", "not-done", "preparation"}:
             return
         procedure = self._validate(record, Procedure, raw)
         if procedure is None or not self._about_patient(record, procedure.subject, raw):
@@ -353,7 +359,7 @@ class RecordBuilder:
 
     def _medication(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("medicationCodeableConcept"))
-        if not concepts or raw.get("status") not in _MED_ACTIVE:
+        if not concepts or _status(raw) not in _MED_ACTIVE:
             return
         model = MedicationRequest if raw.get("resourceType") == "MedicationRequest" else (
             MedicationStatement)

@@ -51,8 +51,8 @@ class Terminology:
                 kind_codes.setdefault(system, set()).add(coding.code)
         return table
 
-    def concepts_for(self, system: str | None, code: str | None) -> set[str]:
-        if not system or not code:
+    def concepts_for(self, system: object, code: object) -> set[str]:
+        if not isinstance(system, str) or not isinstance(code, str) or not system or not code:
             return set()
         if system == ICD10:  # WHO ICD-10 codes share the ICD-10-CM categories we use
             system = ICD10CM

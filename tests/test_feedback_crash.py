@@ -1,0 +1,81 @@
+"""Feedback survives a crash: kill -9 the server under load, every acknowledged feedback is
+in the database afterwards. A real uvicorn process on loopback, bounded in time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_acknowledged_feedback_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "feedback.sqlite3"
+    port = _free_port()
+    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{db}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "cds.asgi:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "error"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        acknowledged: list[str] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load() -> None:
+            session = requests.Session()
+            for _ in range(400):  # bounded
+                if stop.is_set():
+                    return
+                card = str(uuid.uuid4())
+                item = {"card": card, "outcome": "overridden",
+                        "outcomeTimestamp": "2026-11-24T10:00:00Z"}
+                try:
+                    reply = session.post(f"{base}/cds-services/thigh-pain/feedback",
+                                         json={"feedback": [item]}, timeout=5)
+                except requests.RequestException:
+                    return
+                if reply.status_code == 200:
+                    with lock:
+                        acknowledged.append(card)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        server.send_signal(signal.SIGKILL)  # mid-load, no chance to flush anything
+        server.wait(timeout=10)
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert acknowledged, "the server acknowledged nothing before it was killed"
+    with sqlite3.connect(db) as conn:
+        stored = {row[0] for row in conn.execute("SELECT card FROM feedback")}
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged feedback lost of {len(acknowledged)}"
+    print(f"{len(acknowledged)} acknowledged before kill -9, all stored ({len(stored)} rows)")
