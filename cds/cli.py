@@ -66,10 +66,19 @@ def replay(
                                              "service fetch, instead of prefetch")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the raw CDS Hooks "
                                                           "response")] = False,
+    jwt_key: Annotated[Path | None, typer.Option(help="PEM private key (EC P-384 or RSA) to "
+                                                     "sign client JWTs with --url")] = None,
+    jwt_issuer: Annotated[str | None, typer.Option(help="iss of the client JWT")] = None,
+    jwt_kid: Annotated[str | None, typer.Option(help="kid of the signing key")] = None,
 ) -> None:
     """Replay FHIR bundles or hook requests and print the cards."""
+    if url and as_of:
+        console.print("[red]error:[/red] --as-of works in process only: a running service "
+                      "always evaluates as of its own clock")
+        raise typer.Exit(2)
     options = ReplayOptions(url=url, service_id=service, as_of=_parse_as_of(as_of),
-                            fetch=fetch, as_json=as_json)
+                            fetch=fetch, as_json=as_json, jwt_key=jwt_key,
+                            jwt_issuer=jwt_issuer, jwt_kid=jwt_kid)
     try:
         code = replay_paths(paths, options, console)
     except ReplayError as exc:
@@ -113,5 +122,3 @@ def main() -> None:  # pragma: no cover
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-
-__all__ = ["Path", "app"]

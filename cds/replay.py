@@ -46,6 +46,9 @@ class ReplayOptions:
     fetch: bool = False
     as_json: bool = False
     timeout: float = 30.0
+    jwt_key: Path | None = None  # PEM private key to sign CDS Hooks client JWTs with --url
+    jwt_issuer: str | None = None
+    jwt_kid: str | None = None
 
 
 @dataclass
@@ -143,7 +146,8 @@ class Replayer:
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.options.url:
             url = f"{self.options.url.rstrip('/')}/cds-services/{self.options.service_id}"
-            reply = self.http.post(url, json=request, timeout=self.options.timeout)
+            reply = self.http.post(url, json=request, timeout=self.options.timeout,
+                                   headers=self._auth(url))
             if reply.status_code != 200:
                 raise _ServiceError(f"service answered HTTP {reply.status_code}: "
                                     f"{reply.text[:300]}")
@@ -155,6 +159,29 @@ class Replayer:
         response, self.last_stats = self.service.call(self.options.service_id, parsed,
                                                       as_of=self.options.as_of)
         return response.wire()
+
+
+    def _auth(self, audience: str) -> dict[str, str]:
+        """A fresh CDS Hooks client JWT for this endpoint, when a signing key is configured."""
+        opts = self.options
+        if opts.jwt_key is None:
+            return {}
+        if not opts.jwt_issuer or not opts.jwt_kid:
+            raise ReplayError("--jwt-key needs --jwt-issuer and --jwt-kid")
+        import uuid
+
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        key = load_pem_private_key(opts.jwt_key.read_bytes(), password=None)
+        alg = "ES384" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS384"
+        now = int(time.time())
+        token = jwt.encode(
+            {"iss": opts.jwt_issuer, "aud": audience, "iat": now, "exp": now + 300,
+             "jti": str(uuid.uuid4())},
+            key, algorithm=alg, headers={"kid": opts.jwt_kid, "typ": "JWT"})  # type: ignore[arg-type]
+        return {"Authorization": f"Bearer {token}"}
 
 
 class _ServiceError(Exception):

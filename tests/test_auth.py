@@ -162,3 +162,53 @@ def test_development_mode_blocks_metadata_addresses():
     issuer = TrustedIssuer(iss=ISS, fhir_servers=["https://fhir.ehr.example.org/r4"])
     assert fhir_server_allowed("https://fhir.ehr.example.org/r4/", issuer)
     assert not fhir_server_allowed("https://fhir.ehr.example.org.evil.com/r4", issuer)
+
+
+def test_replay_signs_its_calls_to_a_secured_service(trust, service, tmp_path):
+    """`cds replay --url --jwt-key` mints a token the service accepts (aud = endpoint)."""
+    import threading
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from cds.cli import app as cli
+    from tests.test_http_server import _free_port
+
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(EC_KEY.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+    port = _free_port()
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"), service=service,
+                     trust=trust)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        request = tmp_path / "r.json"
+        request.write_text(json.dumps(hook_request()))
+        url = f"http://127.0.0.1:{port}"
+        signed = CliRunner().invoke(cli, ["replay", str(request), "--url", url,
+                                          "--jwt-key", str(pem), "--jwt-issuer", ISS,
+                                          "--jwt-kid", "ec-1"])
+        unsigned = CliRunner().invoke(cli, ["replay", str(request), "--url", url])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+    assert signed.exit_code == 0, signed.output
+    assert unsigned.exit_code == 1 and "HTTP 401" in unsigned.output
+
+
+def test_as_of_cannot_move_a_running_services_clock(tmp_path):
+    from typer.testing import CliRunner
+
+    from cds.cli import app as cli
+
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps(hook_request()))
+    result = CliRunner().invoke(cli, ["replay", str(request), "--url", "http://127.0.0.1:9",
+                                      "--as-of", "2026-11-24"])
+    assert result.exit_code == 2 and "in process only" in result.output
