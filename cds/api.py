@@ -28,7 +28,7 @@ from cds.auth import (
     load_trust,
 )
 from cds.config import Settings, get_settings
-from cds.feedback import FeedbackStore
+from cds.feedback import FeedbackStore, PostgresFeedbackStore, open_store
 from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
 from cds.prefetch import PreconditionFailed
 from cds.service import ThighPainService, UnknownService, WrongHook
@@ -101,11 +101,12 @@ class BodyLimit:
 
 
 def create_app(settings: Settings | None = None, service: ThighPainService | None = None,
-               store: FeedbackStore | None = None, as_of: datetime | None = None,
+               store: FeedbackStore | PostgresFeedbackStore | None = None,
+               as_of: datetime | None = None,
                trust: TrustConfig | None = None) -> FastAPI:
     settings = settings or get_settings()
     service = service or ThighPainService()
-    store = store or FeedbackStore(settings.database_url)
+    store = store or open_store(settings.database_url)
     trust = trust or load_trust(settings.trust_file)
     verifier = None if trust.development else JwtVerifier(trust)
     if verifier is None:

@@ -96,9 +96,9 @@ def feedback_report(
     from rich.table import Table
 
     from cds.config import get_settings
-    from cds.feedback import FeedbackStore
+    from cds.feedback import open_store
 
-    store = FeedbackStore(database_url or get_settings().database_url)
+    store = open_store(database_url or get_settings().database_url)
     rows: list[dict[str, Any]] = store.report()
     if as_json:
         json.dump(rows, sys.stdout, indent=2)
