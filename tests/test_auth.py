@@ -212,3 +212,42 @@ def test_as_of_cannot_move_a_running_services_clock(tmp_path):
     result = CliRunner().invoke(cli, ["replay", str(request), "--url", "http://127.0.0.1:9",
                                       "--as-of", "2026-11-24"])
     assert result.exit_code == 2 and "in process only" in result.output
+
+
+def test_jwks_is_fetched_from_the_issuer_url_cached_and_refreshed_for_new_kids(
+        service, tmp_path, monkeypatch):
+    import responses
+
+    url = f"{ISS}/.well-known/jwks.json"
+    trust = TrustConfig(issuers=[TrustedIssuer(iss=ISS, jwks_url=url)])
+    client = TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"),
+                                   service=service, trust=trust))
+    new_key = ec.generate_private_key(ec.SECP384R1())
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(url, json={"keys": [_jwk(EC_KEY, "ec-1", "ES384")]})
+        for _ in range(3):
+            assert client.get("/cds-services",
+                              headers=auth(token(f"{BASE}/cds-services"))).status_code == 200
+        assert len(mock.calls) == 1, "the key set is cached"
+        # a rotated key the cache does not know yet: refetched, but at most once a minute
+        mock.replace(responses.GET, url, json={"keys": [_jwk(new_key, "ec-2", "ES384")]})
+        rotated = token(f"{BASE}/cds-services", key=new_key, kid="ec-2")
+        assert client.get("/cds-services", headers=auth(rotated)).status_code == 401
+        monkeypatch.setattr("cds.auth.JWKS_REFETCH_AFTER_SECONDS", 0)  # a minute later
+        rotated = token(f"{BASE}/cds-services", key=new_key, kid="ec-2")
+        assert client.get("/cds-services", headers=auth(rotated)).status_code == 200
+
+
+def test_cors_for_configured_origins_only(service, tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}",
+                        cors_origins=["https://sandbox.cds-hooks.org"])
+    client = TestClient(create_app(settings, service=service))
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+    ok = client.options("/cds-services/thigh-pain",
+                        headers={"Origin": "https://sandbox.cds-hooks.org", **preflight})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
+    other = client.options("/cds-services/thigh-pain",
+                           headers={"Origin": "https://evil.example.com", **preflight})
+    assert "access-control-allow-origin" not in other.headers
