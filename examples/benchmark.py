@@ -20,20 +20,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from build_examples import AS_OF, Chart  # noqa: E402
+from build_examples import AS_OF, large_chart  # noqa: E402
 
 from cds.bundle import hook_request_from_bundle  # noqa: E402
 from cds.hooks import HookRequest  # noqa: E402
 from cds.service import ThighPainService  # noqa: E402
-
-
-def large_chart(observations: int) -> dict:
-    chart = Chart("large", "1950-01-01", "male", ("Big", "Chart"))
-    for i in range(1, observations // 2 + 1):
-        chart.vital("8867-4", "Heart rate", 70 + i % 25, "/min", hours=24 * i / 1.2)
-        chart.lab("2823-3", "Potassium [Moles/volume] in Serum or Plasma", 4.1, "mmol/L",
-                  hours=24 * i / 1.2 + 3)
-    return chart.bundle("large")
 
 
 def time_bundle(service: ThighPainService, bundle: dict, rounds: int) -> list[float]:
@@ -56,7 +47,7 @@ def main() -> None:
     service = ThighPainService()
     inputs: list[tuple[str, dict]] = [
         (p.stem, json.loads(p.read_text())) for p in sorted((HERE / "bundles").glob("*.json"))]
-    inputs += [(f"large-{n}", large_chart(n)) for n in (1_000, 10_000)]
+    inputs += [(f"large-{n}", large_chart(n).bundle("large")) for n in (1_000, 10_000)]
     inputs += [(f"synthea/{p.stem[:24]}", json.loads(p.read_text()))
                for p in sorted(args.synthea.glob("*.json"))]
     medians = []

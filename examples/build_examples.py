@@ -3,6 +3,7 @@
     python examples/build_examples.py            # write bundles/ and requests/
     python examples/build_examples.py --check    # replay each and diff against expected/
     python examples/build_examples.py --update   # show the diff, then accept it as expected
+    python examples/build_examples.py --large 10000 big.json   # a chart with years of results
 
 Every bundle is pinned to the evaluation date 2026-11-24 (Bundle.timestamp); replay with
 `cds replay examples/bundles/<id>.json --as-of 2026-11-24` to see exactly the expected cards.
@@ -345,6 +346,18 @@ MALFORMED: dict[str, Any] = {
 }
 
 
+def large_chart(observations: int) -> Chart:
+    """Years of heart rates and potassium results, as an EHR with a long history sends them,
+    and a fast heart rate this morning."""
+    chart = Chart("large-chart", "1950-01-01", "male", ("Big", "Chart")).usual()
+    for i in range(1, observations // 2 + 1):
+        chart.vital(HR, "Heart rate", 70 + i % 25, "/min", hours=24 * i / 1.2)
+        chart.lab("2823-3", "Potassium [Moles/volume] in Serum or Plasma", 4.1, "mmol/L",
+                  hours=24 * i / 1.2 + 3)
+    chart.vital(HR, "Heart rate", 121, "/min", hours=0.5)
+    return chart
+
+
 def invalid_resources() -> dict[str, Any]:
     """A bundle whose Patient is fine but some resources are invalid FHIR: they are skipped
     and reported, the rest is used."""
@@ -452,7 +465,12 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="diff replayed cards")
     parser.add_argument("--update", action="store_true", help="accept the replayed cards")
+    parser.add_argument("--large", nargs=2, metavar=("OBSERVATIONS", "PATH"),
+                        help="write a large chart (too big to keep in the repository)")
     args = parser.parse_args()
+    if args.large:
+        _write(Path(args.large[1]), large_chart(int(args.large[0])).bundle("large-chart"))
+        return 0
     if args.check or args.update:
         return check(args.update)
     build()

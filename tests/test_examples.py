@@ -82,14 +82,8 @@ def test_synthea_patients_replay_and_say_what_was_not_used():
 
 
 def test_large_chart_replays(tmp_path):
-    chart = build_examples.Chart("large", "1950-01-01", "male", ("Big", "Chart"))
-    for i in range(1, 3001):  # ten years of vital signs and labs
-        chart.vital("8867-4", "Heart rate", 70 + i % 25, "/min", hours=24 * i / 1.2)
-        chart.lab("2823-3", "Potassium [Moles/volume] in Serum or Plasma", 4.1, "mmol/L",
-                  hours=24 * i / 1.2 + 3)
-    chart.vital("8867-4", "Heart rate", 121, "/min", hours=0.5)
     path = tmp_path / "large.json"
-    path.write_text(json.dumps(chart.bundle("large")))
+    path.write_text(json.dumps(build_examples.large_chart(6000).bundle("large")))
     result = runner.invoke(app, ["replay", str(path), "--json", "--as-of", "2026-11-24T09:30"])
     assert result.exit_code == 0, result.output
     summaries = [c["summary"] for c in json.loads(result.output)["cards"]]
