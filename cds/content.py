@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -262,7 +262,7 @@ class Content(Strict):
         problems: list[str] = []
         scores = {self.dvt.score.id: self.dvt.score, self.pe_score.id: self.pe_score}
 
-        def need(kind: str, ident: str | None, table: dict[str, object], where: str) -> None:
+        def need(kind: str, ident: str | None, table: Mapping[str, object], where: str) -> None:
             if ident is not None and ident not in table:
                 problems.append(f"{where}: unknown {kind} {ident!r}")
 
@@ -317,13 +317,13 @@ class Content(Strict):
         for step in self.dvt.steps:
             if step.when_band not in bands:
                 problems.append(f"dvt step {step.id}: unknown band {step.when_band}")
-            for order in step.orders:
-                need("order", order, self.orders, f"dvt step {step.id}")
+            for order_id in step.orders:
+                need("order", order_id, self.orders, f"dvt step {step.id}")
         for fam in self.red_flags.families:
             for src in [fam.source, *fam.also]:
                 need("source", src, self.sources, f"red flag family {fam.id}")
-            for order in fam.orders:
-                need("order", order, self.orders, f"red flag family {fam.id}")
+            for order_id in fam.orders:
+                need("order", order_id, self.orders, f"red flag family {fam.id}")
             for fact in fam.escalate_when:
                 check_fact(fact, f"red flag family {fam.id}")
             for c in fam.flags:
@@ -334,8 +334,8 @@ class Content(Strict):
                 check_fact(fact, f"cause {cause.id}")
             for c in [*cause.supports, *cause.against]:
                 check_criterion(c, f"cause {cause.id}")
-            for order in cause.orders:
-                need("order", order, self.orders, f"cause {cause.id}")
+            for order_id in cause.orders:
+                need("order", order_id, self.orders, f"cause {cause.id}")
         if problems:
             raise ValueError("cards/ content does not hold together:\n  " + "\n  ".join(problems))
         return self

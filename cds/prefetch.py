@@ -222,10 +222,10 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
     prefetch = request.prefetch or {}
     to_fetch: list[PrefetchKey] = []
     for spec in prefetch_keys(content):
-        if spec.key in prefetch and prefetch[spec.key] is not None:
+        value = prefetch.get(spec.key)
+        if value is not None:
             try:
-                data.resources.setdefault(spec.kind, []).extend(
-                    _entries(prefetch[spec.key], spec.kind))
+                data.resources.setdefault(spec.kind, []).extend(_entries(value, spec.kind))
             except ValueError as exc:
                 data.notes.append(f"prefetch {spec.key!r}: {exc}")
                 to_fetch.append(spec)

@@ -325,7 +325,8 @@ class RecordBuilder:
                 low = high = None
             break
         shown = f"{value:g} {shown_unit}" if value is not None else ("yes" if present else "no")
-        text = f"{label} {shown} ({_day(when)}{', ' + obs.status if tentative else ''})"
+        status = f", {obs.status}" if tentative else ""
+        text = f"{label} {shown} ({_day(when)}{status})"
         return Measurement(concept, ref, text, when, value, present, unit, low, high,
                            interpretation, tentative)
 
@@ -385,7 +386,7 @@ class RecordBuilder:
     # ------------------------------------------------------------ validation
 
     @staticmethod
-    def _validate(record: PatientRecord, model: type, raw: dict[str, Any]) -> Any:
+    def _validate(record: PatientRecord, model: Any, raw: dict[str, Any]) -> Any:
         try:
             return model.model_validate(raw)
         except (ValidationError, ValueError, TypeError) as exc:

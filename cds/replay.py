@@ -191,9 +191,10 @@ class _ServiceError(Exception):
 def _short(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         errs = exc.errors()
-        first = errs[0] if errs else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"invalid hook request: {where}: {first.get('msg')} ({len(errs)} problem(s))"
+        if not errs:
+            return "invalid hook request"
+        where = ".".join(str(p) for p in errs[0]["loc"])
+        return f"invalid hook request: {where}: {errs[0]['msg']} ({len(errs)} problem(s))"
     return str(exc)
 
 

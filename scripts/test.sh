@@ -13,4 +13,5 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null
     >/dev/null 2>&1 || echo "note: could not install PostgreSQL; its test will be skipped" >&2
 fi
 .venv/bin/ruff check cds tests examples
+.venv/bin/mypy cds
 .venv/bin/python -m pytest "$@"
