@@ -146,10 +146,10 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
                   rank)
 
 
-def _pe_score_lines(assessment: Assessment) -> list[str]:
-    pe = assessment.pe_score
-    lines = ["", f"**{pe.score.title}: {pe.describe()}**"]
-    lines += [_criterion_line(r, points=True) for r in pe.results]
+def _score_lines(assessment: Assessment, score_id: str) -> list[str]:
+    score = assessment.scores[score_id]
+    lines = ["", f"**{score.score.title}: {score.describe()}**"]
+    lines += [_criterion_line(r, points=True) for r in score.results]
     return lines
 
 
@@ -305,8 +305,9 @@ def render_cards(assessment: Assessment, content: Content, ctx: CardContext) -> 
     for rank, result in enumerate(assessment.red_flags):
         if result.fired:
             draft = _red_flag_draft(result, rank)
-            if result.family.id == "pulmonary_embolism":
-                draft.detail += "\n" + "\n".join(_pe_score_lines(assessment))
+            if result.family.show_score:
+                draft.detail += "\n" + "\n".join(_score_lines(assessment,
+                                                             result.family.show_score))
             drafts.append(draft)
     drafts.append(_dvt_draft(assessment, content, 50))
     unassessed = _unassessed_draft(assessment, content, 60)

@@ -194,6 +194,7 @@ class RedFlagFamily(Strict):
     source: str
     also: list[str] = Field(default_factory=list)
     orders: list[str] = Field(default_factory=list)
+    show_score: str | None = None  # a score whose criteria the card shows (e.g. wells_pe)
     flags: list[Criterion]
 
 
@@ -326,6 +327,7 @@ class Content(Strict):
                 need("order", order_id, self.orders, f"red flag family {fam.id}")
             for fact in fam.escalate_when:
                 check_fact(fact, f"red flag family {fam.id}")
+            need("score", fam.show_score, scores, f"red flag family {fam.id}")
             for c in fam.flags:
                 check_criterion(c, f"red flag {fam.id}")
         for cause in self.differential.causes:

@@ -172,13 +172,13 @@ def test_replay_signs_its_calls_to_a_secured_service(trust, service, tmp_path):
     from typer.testing import CliRunner
 
     from cds.cli import app as cli
-    from tests.test_http_server import _free_port
+    from tests.net import free_port
 
     pem = tmp_path / "key.pem"
     pem.write_bytes(EC_KEY.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()))
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"), service=service,
                      trust=trust)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,

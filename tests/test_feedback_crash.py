@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,16 +15,12 @@ from pathlib import Path
 
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.net import free_port
 
 
 def test_acknowledged_feedback_survives_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "feedback.sqlite3"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{db}"}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "cds.asgi:app", "--host", "127.0.0.1",

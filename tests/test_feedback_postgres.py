@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from cds.hooks import Card, Feedback
+from tests.net import free_port
 
 
 def _binaries() -> str | None:
@@ -36,9 +36,7 @@ def postgres_url() -> Iterator[str]:
         as_postgres = ["runuser", "-u", "postgres", "--"]
     data = tempfile.mkdtemp(prefix="cds-pg-")
     os.chmod(data, 0o777)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     subprocess.run([*as_postgres, f"{bindir}/initdb", "-D", f"{data}/db", "-U", "cds",
                     "--auth=trust"], check=True, capture_output=True)
     server = subprocess.Popen([*as_postgres, f"{bindir}/postgres", "-D", f"{data}/db",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,19 +16,14 @@ from cds.config import Settings
 from cds.fhir_server import serve_resources
 from cds.hooks import HookResponse
 from tests.fhir import AS_OF, PATIENT_ID, condition, hook_request, observation, patient
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.net import free_port
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = Path(tmp_path_factory.mktemp("db")) / "feedback.sqlite3"
     app = create_app(Settings(database_url=f"sqlite:///{db}"), as_of=AS_OF)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -21,6 +21,10 @@ class Assessment:
     red_flags: list[RedFlagResult]
     causes: list[CauseResult]
 
+    @property
+    def scores(self) -> dict[str, ScoreResult]:
+        return {s.score.id: s for s in (self.dvt.wells, self.pe_score)}
+
 
 def assess(content: Content, record: PatientRecord) -> Assessment:
     """Pure: no I/O. Scores come first because red flags and causes may ask about them."""
