@@ -83,3 +83,11 @@ def test_empty_chart_says_what_could_not_be_assessed_never_all_clear(call):
     assert any("could not be assessed" in c.summary for c in cards)
     dvt = next(c for c in cards if c.extension["thigh-pain-cds"]["cardType"] == "dvt")
     assert "unknown" in dvt.summary
+
+
+def test_pe_card_shows_the_wells_pe_score_it_names(call):
+    cards = call(hook_request(condition("dyspnea", onset_days=1),
+                              observation("heart_rate", 120, "/min"))).cards
+    pe = next(c for c in cards if "pulmonary embolism" in c.summary.lower())
+    assert "Two-level Wells score for PE" in pe.detail
+    assert "Heart rate over 100 beats per minute (+1.5)" in pe.detail
