@@ -342,9 +342,6 @@ class Content(Strict):
             raise ValueError("cards/ content does not hold together:\n  " + "\n  ".join(problems))
         return self
 
-    def source_of(self, source_id: str) -> SourceRef:
-        return self.sources[source_id]
-
     def facts(self) -> Iterator[Fact]:
         """Every fact any rule asks, wherever it is written."""
         criteria: list[Criterion] = [*self.dvt.score.criteria, *self.pe_score.criteria]

@@ -143,9 +143,6 @@ class FeedbackStore:
         """Acceptance and override counts per card type."""
         return _report_rows(self._conn().execute(REPORT).fetchall())
 
-    def count(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
-
 
 class PostgresFeedbackStore:
     """The same store on PostgreSQL (psycopg 3); one connection per thread."""
@@ -188,6 +185,3 @@ class PostgresFeedbackStore:
 
     def report(self) -> list[dict[str, object]]:
         return _report_rows(self._conn().execute(REPORT).fetchall())
-
-    def count(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM feedback").fetchone()[0])

@@ -27,7 +27,6 @@ from cds.terminology import Terminology
 from cds.units import UnitError, convert
 
 FindingStatus = Literal["active", "history", "refuted"]
-DATA_KINDS = ("Patient", "Condition", "Observation", "Procedure", "MedicationRequest")
 
 _ACTIVE = {"active", "recurrence", "relapse"}
 _HISTORY = {"inactive", "remission", "resolved"}
@@ -100,9 +99,6 @@ class PatientRecord:
         today = self.as_of.date()
         born = self.birth_date
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-    def can_read(self, kind: str) -> bool:
-        return kind in self.read and kind not in self.missing
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from cds.content import Content
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICD10 = "http://hl7.org/fhir/sid/icd-10"
 
 
 def normalise_code(system: str, code: str) -> str:
     code = code.strip()
-    if system in (ICD10CM, ICD10):
+    if system == ICD10CM:
         return code.replace(".", "").upper()
     return code
 
@@ -31,7 +30,6 @@ class Terminology:
     # ICD-10-CM blocks such as C00-C96: (first category, last category, concept)
     ranges: dict[str, list[tuple[str, str, str]]] = field(
         default_factory=lambda: defaultdict(list))
-    systems_by_kind: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
     @classmethod
     def from_content(cls, content: Content) -> Terminology:
@@ -47,15 +45,11 @@ class Terminology:
                     table.ranges[system].append((first, last or first, concept_id))
                 else:
                     table.exact[(system, code)].add(concept_id)
-                kind_codes = table.systems_by_kind.setdefault(concept.kind, {})
-                kind_codes.setdefault(system, set()).add(coding.code)
         return table
 
     def concepts_for(self, system: object, code: object) -> set[str]:
         if not isinstance(system, str) or not isinstance(code, str) or not system or not code:
             return set()
-        if system == ICD10:  # WHO ICD-10 codes share the ICD-10-CM categories we use
-            system = ICD10CM
         norm = normalise_code(system, code)
         found = set(self.exact.get((system, norm), ()))
         for prefix, concept_id in self.prefixes.get(system, ()):

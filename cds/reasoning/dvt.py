@@ -36,10 +36,6 @@ class DvtResult:
     diagnosed: Answer
     step: PathwayStep
 
-    @property
-    def band_id(self) -> str:
-        return self.wells.band.id if self.wells.band else "indeterminate"
-
 
 def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
     """The newest D-dimer within the validity window, judged against its assay's cut-off."""
