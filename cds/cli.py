@@ -35,10 +35,18 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    trust_file: Annotated[Path | None, typer.Option(
+        help="trusted CDS clients (TOML/JSON); without it: development mode, no auth")] = None,
 ) -> None:
     """Run the CDS Hooks service (discovery at /cds-services)."""
+    import os
+
     import uvicorn
 
+    if trust_file is not None:
+        if not trust_file.exists():
+            raise typer.BadParameter(f"no such file: {trust_file}")
+        os.environ["CDS_TRUST_FILE"] = str(trust_file)  # read by every worker
     from cds.config import get_settings
 
     settings = get_settings()
