@@ -278,7 +278,7 @@ def _card(draft: _Draft, content: Content, ctx: CardContext) -> Card:
                             resource=resource)],
         ))
     links = [
-        Link.model_validate({"label": content.sources[s].title[:80],
+        Link.model_validate({"label": content.sources[s].label,
                              "url": content.sources[s].url, "type": "absolute"})
         for s in dict.fromkeys([draft.source, *draft.also])
     ]
@@ -287,7 +287,7 @@ def _card(draft: _Draft, content: Content, ctx: CardContext) -> Card:
         summary=draft.summary,
         detail="\n".join(detail),
         indicator=draft.indicator,
-        source=Source.model_validate({"label": src.title[:80], "url": src.url}),
+        source=Source.model_validate({"label": src.label, "url": src.url}),
         suggestions=suggestions or None,
         selectionBehavior="any" if suggestions else None,
         overrideReasons=[

@@ -24,6 +24,7 @@ class Strict(BaseModel):
 
 
 class SourceRef(Strict):
+    label: str  # short, as a card shows it
     title: str
     url: str
     year: int | None = None
