@@ -119,14 +119,13 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     )
     app.state.service = service
     app.state.store = store
-    app.add_middleware(
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(  # outermost, so that errors reach browser clients too
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
     )
-
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     def caller(request: Request) -> TrustedIssuer | None:
         """The trusted issuer of the request's JWT (None in development mode)."""
