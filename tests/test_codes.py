@@ -100,11 +100,41 @@ def _loinc_check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
+# LOINC codes with the long name where each was read (no LOINC table is reachable here).
+LOINC_READ = {
+    # synthea covid19/measurements_frequent.json and measurements_daily.json
+    "48065-7": "Fibrin D-dimer FEU [Mass/volume] in Platelet poor plasma",
+    "1988-5": "C reactive protein [Mass/volume] in Serum or Plasma",
+    "2157-6": "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma",
+    "17861-6": "Calcium [Mass/volume] in Serum or Plasma",
+    "2951-2": "Sodium [Moles/volume] in Serum or Plasma",
+    "2823-3": "Potassium [Moles/volume] in Serum or Plasma",
+    "58410-2": "Complete blood count (hemogram) panel - Blood by Automated count",
+    "24323-8": "Comprehensive metabolic 2000 panel - Serum or Plasma",
+    # hl7.fhir.r4.examples 4.0.1: Observation-body-temperature, -heart-rate, -satO2, -f202
+    "8310-5": "Body temperature",
+    "8867-4": "Heart rate",
+    "2708-6": "Oxygen saturation in Arterial blood",
+    "59408-5": "Oxygen saturation in Arterial blood by Pulse oximetry",
+    "8331-1": "Oral temperature",
+    # Synthea output in smart-on-fhir/generated-sample-data (short displays for the blood
+    # specimen codes there; long names as published by LOINC, confirm on loinc.org)
+    "72514-3": "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+    "6298-4": "Potassium [Moles/volume] in Blood",
+    "2947-0": "Sodium [Moles/volume] in Blood",
+    "49765-1": "Calcium [Mass/volume] in Blood",
+    # two or more independent public FHIR implementation guides
+    "48066-5": "Fibrin D-dimer DDU [Mass/volume] in Platelet poor plasma",
+    "19123-9": "Magnesium [Mass/volume] in Serum or Plasma",
+}
+
+
 @pytest.mark.parametrize(("where", "coding"), _ids("loinc"), ids=lambda v: str(v)[:40])
-def test_loinc_codes_have_valid_check_digits(where, coding):
+def test_loinc_codes_were_read_and_have_valid_check_digits(where, coding):
     body, _, check = coding["code"].partition("-")
     assert body.isdigit() and check.isdigit(), where
     assert _loinc_check_digit(body) == int(check), f"{where}: {coding['code']}"
+    assert LOINC_READ.get(coding["code"]) == coding["display"], where
 
 
 def test_only_icd10cm_uses_prefix_or_range_matching():
