@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
                as_of: datetime | None = None,
                trust: TrustConfig | None = None) -> FastAPI:
     settings = settings or get_settings()
-    service = service or ThighPainService()
+    service = service or ThighPainService(always_answer=settings.always_answer)
     store = store or open_store(settings.database_url)
     trust = trust or load_trust(settings.trust_file)
     verifier = None if trust.development else JwtVerifier(trust)

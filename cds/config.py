@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = ["*"]
     # trusted CDS clients (JSON or TOML, see README "Security and trust"); none: dev mode
     trust_file: str | None = None
+    # answer every hook call, even for a chart with no current thigh, leg or back complaint
+    # (demos); by default the service is quiet unless the patient presents or a red flag fires
+    always_answer: bool = False
 
 
 def get_settings() -> Settings:

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Kind = Literal["condition", "observation", "procedure", "medication"]
 Indicator = Literal["info", "warning", "critical"]
+# How soon a card's advice must be acted on; cards of one indicator are ordered by it.
+ActWithin = Literal["now", "hours", "same day", "days"]
+ACT_ORDER: dict[str, int] = {"now": 0, "hours": 1, "same day": 2, "days": 3}
 
 
 class Strict(BaseModel):
@@ -118,6 +121,12 @@ class Criterion(Strict):
     # the range, so that it can only err towards more testing
     judgement: bool = False
     ask: str | None = None  # what to ask or examine when unknown
+    check: str | None = None  # the same, in a few words, for the checklist card
+    # a red flag that matters whatever the patient presents with (cauda equina, PE signs):
+    # its family's card shows even when the chart records no current thigh, leg or back
+    # complaint; other flags need that presentation
+    standalone: bool = False
+    standalone_with: list[Fact] = Field(default_factory=list)
     source: str | None = None
     note: str | None = None
 
@@ -168,6 +177,7 @@ class PathwayStep(Strict):
     detail: str
     orders: list[str] = Field(default_factory=list)
     recommended: str | None = None
+    act_within: ActWithin = "days"
 
 
 class DvtPathway(Strict):
@@ -185,7 +195,9 @@ class DvtPathway(Strict):
 class RedFlagFamily(Strict):
     id: str
     title: str
+    short: str  # the family in two or three words, for the checklist card
     indicator: Indicator
+    act_within: ActWithin
     escalate_to: Indicator | None = None
     escalate_when: list[Fact] = Field(default_factory=list)
     escalate_reason: str | None = None
@@ -201,8 +213,24 @@ class RedFlagFamily(Strict):
 
 class RedFlags(Strict):
     families: list[RedFlagFamily]
-    unassessed_card_summary: str
-    unassessed_card_detail: str
+    source: str
+
+
+class Checklist(Strict):
+    """The one card that says what the coded record cannot answer: ask or examine."""
+
+    summary: str
+    intro: str
+    wells_line: str
+    source: str
+
+
+class Presentation(Strict):
+    """Whether the patient presents with the problem now; without it the service is quiet."""
+
+    within_days: int
+    concepts: list[str]
+    dvt_concepts: list[str]  # complaints of the leg itself, for which Wells applies
     source: str
 
 
@@ -258,6 +286,8 @@ class Content(Strict):
     pe_score: Score
     red_flags: RedFlags
     differential: Differential
+    presentation: Presentation
+    checklist: Checklist
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Content:
@@ -288,7 +318,7 @@ class Content(Strict):
 
         def check_criterion(c: Criterion, where: str) -> None:
             need("source", c.source, self.sources, where)
-            for fact in [*c.when, *c.and_when]:
+            for fact in [*c.when, *c.and_when, *c.standalone_with]:
                 check_fact(fact, f"{where}.{c.id}")
 
         for cid, concept in self.concepts.items():
@@ -331,6 +361,19 @@ class Content(Strict):
             need("score", fam.show_score, scores, f"red flag family {fam.id}")
             for c in fam.flags:
                 check_criterion(c, f"red flag {fam.id}")
+        pres = self.presentation
+        need("source", pres.source, self.sources, "presentation")
+        need("source", self.checklist.source, self.sources, "checklist")
+        for cid in [*pres.concepts, *pres.dvt_concepts]:
+            need("concept", cid, self.concepts, "presentation")
+        for cid in pres.dvt_concepts:
+            if cid not in pres.concepts:
+                problems.append(f"presentation: dvt concept {cid!r} is not a presentation")
+        for cause in self.differential.causes:
+            for fact in cause.documented:
+                if fact.condition and fact.condition not in pres.concepts:
+                    problems.append(f"cause {cause.id}: documented {fact.condition!r} is "
+                                    "missing from the presentation concepts")
         for cause in self.differential.causes:
             need("source", cause.source, self.sources, f"cause {cause.id}")
             for fact in cause.documented:
@@ -403,6 +446,8 @@ def load_content(root: Path | None = None) -> Content:
             "pe_score": _read(rules / "pe.toml")["score"],
             "red_flags": _read(rules / "red-flags.toml"),
             "differential": _read(rules / "differential.toml"),
+            "presentation": _read(rules / "presentation.toml"),
+            "checklist": _read(rules / "checklist.toml"),
         }
     )
 

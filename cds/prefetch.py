@@ -44,7 +44,9 @@ class PrefetchKey:
     required: bool
 
 
-def prefetch_keys(content: Content) -> list[PrefetchKey]:
+def prefetch_keys(content: Content, hook: str = "patient-view") -> list[PrefetchKey]:
+    """The templates a service asks for; encounter-start also reads its Encounter, whose
+    reason counts as the presentation."""
     loinc = content.systems["loinc"]
     codes = sorted(
         {
@@ -56,7 +58,10 @@ def prefetch_keys(content: Content) -> list[PrefetchKey]:
         }
     )
     observation_codes = ",".join(f"{loinc}|{code}" for code in codes)
+    encounter = [PrefetchKey("encounter", "Encounter", "Encounter/{{context.encounterId}}",
+                             False)] if hook == "encounter-start" else []
     return [
+        *encounter,
         PrefetchKey("patient", "Patient", "Patient/{{context.patientId}}", True),
         PrefetchKey("conditions", "Condition", "Condition?patient={{context.patientId}}", True),
         PrefetchKey(
@@ -142,7 +147,7 @@ def _entries(value: dict[str, Any], kind: str) -> list[dict[str, Any]]:
         return out
     if rtype == "OperationOutcome":
         raise ValueError("the EHR sent an OperationOutcome instead of data")
-    if rtype == kind and kind == "Patient":
+    if rtype == kind and kind in {"Patient", "Encounter"}:
         return [value]
     raise ValueError(f"expected a Bundle of {kind}, got {rtype or 'no resourceType'}")
 
@@ -221,7 +226,7 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
     data = PatientData()
     prefetch = request.prefetch or {}
     to_fetch: list[PrefetchKey] = []
-    for spec in prefetch_keys(content):
+    for spec in prefetch_keys(content, request.hook):
         value = prefetch.get(spec.key)
         if value is not None:
             try:
@@ -229,8 +234,8 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
             except ValueError as exc:
                 data.notes.append(f"prefetch {spec.key!r}: {exc}")
                 to_fetch.append(spec)
-        elif spec.key in prefetch and spec.kind == "Patient":
-            data.resources.setdefault("Patient", [])  # null: the read found nothing
+        elif spec.key in prefetch and spec.kind in {"Patient", "Encounter"}:
+            data.resources.setdefault(spec.kind, [])  # null: the read found nothing
         else:
             to_fetch.append(spec)
     if not to_fetch:

@@ -8,6 +8,7 @@ Every fact keeps the reference of the resource it came from, so cards can cite i
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Finding:
     text: str
     when: datetime | None = None
     tentative: bool = False
+    recorded: datetime | None = None  # when it was written down (Condition.recordedDate)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class PatientRecord:
     procedures: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
     medications: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
     read: set[str] = field(default_factory=set)
+    # on encounter-start: the concepts the Encounter gives as its reason, and the references
+    # of the Conditions it names as its reason
+    encounter_reasons: dict[str, str] = field(default_factory=dict)
+    encounter_reason_refs: set[str] = field(default_factory=set)
     missing: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -131,14 +137,30 @@ def _code_of(codeable: Any) -> str | None:
     return codeable.coding[0].code
 
 
+# UCUM codes as a clinician writes them (display only; conversions use the codes)
+_UNIT_WORDS = {"": "", "Cel": " °C", "%": "%", "ug/L": " µg/L", "ug/mL": " µg/mL",
+               "{score}": ""}
+
+_SEMANTIC_TAG = re.compile(
+    r"\s*\((finding|disorder|procedure|event|situation|observable entity|body structure|"
+    r"morphologic abnormality|qualifier value|regime/therapy|substance|product|"
+    r"physical object|specimen|attribute|record artifact|navigational concept|"
+    r"assessment scale|clinical drug|medicinal product|medicinal product form)\)\s*$")
+
+
+def clinical_text(text: str) -> str:
+    """A display as a clinician writes it: without SNOMED CT's semantic tag ('(finding)')."""
+    return _SEMANTIC_TAG.sub("", text.replace("\u200b", "")).strip()
+
+
 def _display(codeable: Any, fallback: str) -> str:
     if codeable is None:
         return fallback
     if codeable.text:
-        return str(codeable.text)
+        return clinical_text(str(codeable.text))
     for coding in codeable.coding or ():
         if coding.display:
-            return str(coding.display).replace("\u200b", "")
+            return clinical_text(str(coding.display))
     return fallback
 
 
@@ -156,6 +178,7 @@ class RecordBuilder:
         self.content = content
         self.terminology = terminology
         self.lookback = content.lookback_days()
+        self._encounter_id: str | None = None
 
     def build(
         self,
@@ -163,8 +186,12 @@ class RecordBuilder:
         resources: dict[str, list[dict[str, Any]]],
         missing: dict[str, str] | None = None,
         as_of: datetime | None = None,
+        encounter_id: str | None = None,
     ) -> PatientRecord:
+        """`encounter_id` (encounter-start) names the Encounter whose reason counts as the
+        presentation; without it Encounters are not read."""
         record = PatientRecord(patient_id=patient_id, as_of=as_of or datetime.now(UTC))
+        self._encounter_id = encounter_id
         record.missing.update(missing or {})
         for kind, items in resources.items():
             record.read.add(kind)
@@ -217,18 +244,20 @@ class RecordBuilder:
             status = "history"
         else:
             status = "active"
-        when = _aware(condition.onsetDateTime) or _aware(condition.recordedDate)
+        recorded = _aware(condition.recordedDate)
+        when = _aware(condition.onsetDateTime) or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
         label = _display(condition.code, self._label(concepts))
-        state = {"active": "active", "history": "resolved/inactive", "refuted": "refuted"}[status]
-        qualifier = f", {verification}" if tentative else ""
-        text = f"{label} ({state}{qualifier}, {_day(when)})"
+        # only what differs from "active and confirmed" is spelled out
+        state = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}[status]
+        qualifier = f"{verification}, " if tentative else ""
+        text = f"{label} ({state}{qualifier}{_day(when)})"
         ref = f"Condition/{condition.id}" if condition.id else "Condition (no id)"
         for concept in concepts:
             kind = self.content.concepts[concept].kind
             if kind == "condition":
                 record.findings[concept].append(
-                    Finding(concept, status, ref, text, when, tentative)
+                    Finding(concept, status, ref, text, when, tentative, recorded)
                 )
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
@@ -254,9 +283,9 @@ class RecordBuilder:
             if spec.kind == "condition":
                 # an exam finding or symptom recorded as an Observation
                 status: FindingStatus = "refuted" if present is False else "active"
-                state = "recorded as absent" if present is False else "observed"
+                state = "recorded as absent, " if present is False else ""
                 record.findings[concept].append(
-                    Finding(concept, status, ref, f"{label} ({state}, {_day(when)})", when,
+                    Finding(concept, status, ref, f"{label} ({state}{_day(when)})", when,
                             tentative)
                 )
             elif spec.kind == "observation":
@@ -320,9 +349,10 @@ class RecordBuilder:
             except UnitError:
                 low = high = None
             break
-        shown = f"{value:g} {shown_unit}" if value is not None else ("yes" if present else "no")
+        unit_words = _UNIT_WORDS.get(shown_unit or "", f" {shown_unit}")
+        shown = f"{value:g}{unit_words}" if value is not None else ("yes" if present else "no")
         status = f", {obs.status}" if tentative else ""
-        text = f"{label} {shown} ({_day(when)}{status})"
+        text = f"{self.content.concepts[concept].label} {shown} ({_day(when)}{status})"
         return Measurement(concept, ref, text, when, value, present, unit, low, high,
                            interpretation, tentative)
 
@@ -370,7 +400,23 @@ class RecordBuilder:
         for concept in concepts:
             record.medications[concept].append(Event(concept, ref, text, when))
 
+    def _encounter(self, record: PatientRecord, raw: dict[str, Any]) -> None:
+        """The reason for the encounter in context: coded reasons and the Conditions named."""
+        if self._encounter_id is None or raw.get("id") != self._encounter_id:
+            return
+        reasons = raw.get("reasonCode")
+        for codeable in reasons if isinstance(reasons, list) else ():
+            for concept in self.terminology.concepts_in(codeable):
+                record.encounter_reasons.setdefault(
+                    concept, f"Encounter/{self._encounter_id}")
+        refs = raw.get("reasonReference")
+        for ref in refs if isinstance(refs, list) else ():
+            target = ref.get("reference") if isinstance(ref, dict) else None
+            if isinstance(target, str) and target.startswith("Condition/"):
+                record.encounter_reason_refs.add(target)
+
     _readers: ClassVar[dict[str, Callable[..., None]]] = {
+        "Encounter": _encounter,
         "Patient": _patient,
         "Condition": _condition,
         "Observation": _observation,

@@ -53,12 +53,16 @@ class CallStats:
 
 class ThighPainService:
     def __init__(self, content: Content | None = None, limits: FetchLimits | None = None,
-                 ) -> None:
+                 always_answer: bool = False) -> None:
         self.content = content or default_content()
         self.terminology = Terminology.from_content(self.content)
         self.builder = RecordBuilder(self.content, self.terminology)
         self.limits = limits or FetchLimits()
-        self.prefetch = {k.key: k.template for k in prefetch_keys(self.content)}
+        self.always_answer = always_answer
+        self.prefetch = {
+            hook: {k.key: k.template for k in prefetch_keys(self.content, hook)}
+            for hook in set(SERVICES.values())
+        }
 
     def discovery_ids(self) -> set[str]:
         return set(SERVICES)
@@ -71,7 +75,7 @@ class ThighPainService:
                 id=service_id,
                 title=texts.service_title,
                 description=texts.service_description,
-                prefetch=self.prefetch,
+                prefetch=self.prefetch[hook],
                 usageRequirements=texts.usage_requirements,
             )
             for service_id, hook in SERVICES.items()
@@ -90,8 +94,9 @@ class ThighPainService:
                 f"not {request.hook!r}"
             )
         data = gather(request, self.content, self.limits, session, allow_server)
+        encounter_id = request.context.encounterId if request.hook == "encounter-start" else None
         record = self.builder.build(request.context.patientId, data.resources, data.missing,
-                                    as_of)
+                                    as_of, encounter_id)
         gaps = [f"{kind}: {why}" for kind, why in data.missing.items()]
         gaps += data.notes
         if record.skipped:
@@ -99,7 +104,7 @@ class ThighPainService:
             more = len(record.skipped) - len(shown)
             gaps.append("skipped " + "; ".join(shown) + (f"; and {more} more" if more else ""))
         ctx = CardContext(str(request.hookInstance), request.context.patientId,
-                          request.context.userId, gaps)
+                          request.context.userId, gaps, self.always_answer)
         cards = render_cards(assess(self.content, record), self.content, ctx)
         response = HookResponse(cards=cards)
         counts: dict[str, int] = {}

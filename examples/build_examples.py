@@ -306,6 +306,33 @@ def resolved_refuted_only() -> Chart:
                        verification="entered-in-error"))
 
 
+def fever_without_pain() -> Chart:
+    """A cold with fever: no thigh, leg or back complaint, so no infection card."""
+    return (Chart("fever-without-pain", "1988-03-03", "female", ("Sara", "Lind"))
+            .condition(SCT, "15805002", "Acute sinusitis (disorder)", days=3)
+            .vital(TEMP, "Body temperature", 38.6, "Cel")
+            .vital(HR, "Heart rate", 92, "/min"))
+
+
+def cancer_in_remission() -> Chart:
+    """Past prostate cancer on the problem list, seen for something else: no card."""
+    return (Chart("cancer-in-remission", "1948-06-21", "male", ("Arthur", "Penn")).usual()
+            .condition(ICD, "Z85.46", "Personal history of malignant neoplasm of prostate",
+                       days=2000, category="problem-list-item"))
+
+
+def only_patient() -> Chart:
+    return Chart("only-patient", "1990-09-09", "male", ("Sam", "Doe"))
+
+
+def pe_signs_without_leg_complaint() -> Chart:
+    """Breathless and coughing blood, no leg or back complaint: PE speaks on its own."""
+    return (Chart("pe-signs-without-leg-complaint", "1959-02-14", "female", ("Ada", "Moss"))
+            .condition(SCT, "267036007", "Dyspnea (finding)", days=0.5)
+            .condition(SCT, "66857006", "Hemoptysis (finding)", days=0.5)
+            .vital(HR, "Heart rate", 108, "/min"))
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[], Chart]]] = {
     "dvt-likely": ("Active breast cancer and a swollen leg: Wells 2, no D-dimer", dvt_likely),
     "dvt-likely-ddimer-positive": ("Knee replacement 3 weeks ago, swollen painful calf, "
@@ -335,6 +362,14 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Chart]]] = {
     "no-relevant-data": ("Hypertension and normal vital signs only", no_relevant_data),
     "resolved-refuted-only": ("Resolved sciatica, a refuted DVT and a retention entered in "
                               "error", resolved_refuted_only),
+    "fever-without-pain": ("Fever with sinusitis and no thigh, leg or back complaint: no "
+                           "cards", fever_without_pain),
+    "cancer-in-remission": ("Past prostate cancer, no current complaint: no cards",
+                            cancer_in_remission),
+    "only-patient": ("A chart with only a Patient: no cards", only_patient),
+    "pe-signs-without-leg-complaint": ("Breathlessness and haemoptysis, heart rate 108, no leg "
+                                       "complaint: the PE card shows on its own",
+                                       pe_signs_without_leg_complaint),
 }
 
 MALFORMED: dict[str, Any] = {
@@ -350,6 +385,7 @@ def large_chart(observations: int) -> Chart:
     """Years of heart rates and potassium results, as an EHR with a long history sends them,
     and a fast heart rate this morning."""
     chart = Chart("large-chart", "1950-01-01", "male", ("Big", "Chart")).usual()
+    chart.condition(SCT, "78514002", "Thigh pain (finding)", days=1)
     for i in range(1, observations // 2 + 1):
         chart.vital(HR, "Heart rate", 70 + i % 25, "/min", hours=24 * i / 1.2)
         chart.lab("2823-3", "Potassium [Moles/volume] in Serum or Plasma", 4.1, "mmol/L",
@@ -362,6 +398,7 @@ def invalid_resources() -> dict[str, Any]:
     """A bundle whose Patient is fine but some resources are invalid FHIR: they are skipped
     and reported, the rest is used."""
     chart = Chart("invalid-resources", "1970-01-01", "male", ("Test", "Invalid"))
+    chart.condition(SCT, "78514002", "Thigh pain (finding)", days=1)
     chart.vital(HR, "Heart rate", 124, "/min")
     chart.resources.append({"resourceType": "Observation", "id": "bad-value", "status": "final",
                             "code": {"coding": [{"system": LOINC, "code": HR}]},

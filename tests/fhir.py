@@ -94,11 +94,18 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
             "entry": [{"resource": r} for r in resources]}
 
 
+def presenting_complaint() -> dict[str, Any]:
+    """Thigh pain since yesterday: the presentation without which the service is quiet."""
+    return condition("thigh_pain", onset_days=1, rid="presenting-thigh-pain")
+
+
 def hook_request(*resources: dict[str, Any], pt: dict[str, Any] | None = None,
-                 hook: str = "patient-view", **extra: Any) -> dict[str, Any]:
-    """A patient-view request with every prefetch key filled from `resources`."""
+                 hook: str = "patient-view", presenting: bool = True,
+                 **extra: Any) -> dict[str, Any]:
+    """A patient-view request with every prefetch key filled from `resources`; unless
+    `presenting` is False the chart also records thigh pain since yesterday."""
     by_type: dict[str, list[dict[str, Any]]] = {}
-    for r in resources:
+    for r in [*resources, *([presenting_complaint()] if presenting else [])]:
         by_type.setdefault(r["resourceType"], []).append(r)
     request: dict[str, Any] = {
         "hook": hook,

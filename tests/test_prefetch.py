@@ -108,7 +108,7 @@ def test_page_bound_stops_endless_paging(content) -> None:
 )
 @responses.activate
 def test_server_faults_become_named_data_gaps(content, call, kwargs, expected) -> None:
-    _mock_server(responses.mock, [], [])
+    _mock_server(responses.mock, [condition("thigh_pain", onset_days=1)], [])
     responses.replace(responses.GET, re.compile(rf"{re.escape(BASE)}/Observation\?.*"), **kwargs)
     request = _request_without_prefetch()
     data = gather(request, content)

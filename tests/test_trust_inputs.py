@@ -60,7 +60,9 @@ def test_feedback_for_unknown_service_is_404(client: TestClient):
 
 
 def test_feedback_report_gives_rates_per_card_type(client: TestClient, tmp_path):
-    cards = client.post("/cds-services/thigh-pain", json=hook_request()).json()["cards"]
+    request = hook_request(condition("active_cancer", onset_days=100),
+                           condition("leg_swelling", onset_days=1))
+    cards = client.post("/cds-services/thigh-pain", json=request).json()["cards"]
     dvt = next(c for c in cards if c["extension"]["thigh-pain-cds"]["cardType"] == "dvt")
     feedback = [
         {"card": dvt["uuid"], "outcome": "accepted",

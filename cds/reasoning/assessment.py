@@ -8,6 +8,7 @@ from cds.content import Content
 from cds.reasoning.differential import CauseResult, evaluate_differential
 from cds.reasoning.dvt import DvtResult, evaluate_dvt
 from cds.reasoning.facts import FactEvaluator
+from cds.reasoning.presentation import PresentationResult, evaluate_presentation
 from cds.reasoning.red_flags import RedFlagResult, evaluate_red_flags
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import PatientRecord
@@ -20,6 +21,7 @@ class Assessment:
     pe_score: ScoreResult
     red_flags: list[RedFlagResult]
     causes: list[CauseResult]
+    presentation: PresentationResult
 
     @property
     def scores(self) -> dict[str, ScoreResult]:
@@ -33,4 +35,5 @@ def assess(content: Content, record: PatientRecord) -> Assessment:
     pe_score = evaluate_score(content.pe_score, facts)
     red_flags = evaluate_red_flags(content, facts)
     causes = evaluate_differential(content, facts)
-    return Assessment(record, dvt, pe_score, red_flags, causes)
+    return Assessment(record, dvt, pe_score, red_flags, causes,
+                      evaluate_presentation(content, record))

@@ -13,6 +13,7 @@ class RedFlagResult:
     family: RedFlagFamily
     results: list[CriterionResult]
     escalation: Answer | None
+    standalone: bool = False  # a met flag that matters without a current presentation
 
     @property
     def met(self) -> list[CriterionResult]:
@@ -25,6 +26,10 @@ class RedFlagResult:
     @property
     def fired(self) -> bool:
         return bool(self.met)
+
+    def shown(self, presenting: bool) -> bool:
+        """Standalone flags always speak; the others need the thigh, leg or back complaint."""
+        return self.standalone or (presenting and self.fired)
 
     @property
     def indicator(self) -> Indicator:
@@ -40,5 +45,11 @@ def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagRe
         escalation = (
             any_of([facts.fact(f) for f in family.escalate_when]) if family.escalate_when else None
         )
-        results.append(RedFlagResult(family, flags, escalation))
+        standalone = any(
+            r.truth is Truth.MET and (r.criterion.standalone or (
+                r.criterion.standalone_with
+                and any_of([facts.fact(f) for f in r.criterion.standalone_with]).met))
+            for r in flags
+        )
+        results.append(RedFlagResult(family, flags, escalation, standalone))
     return results

@@ -1,0 +1,67 @@
+"""Does the patient present with the problem now? Without it the service stays quiet.
+
+The concepts and the window are in cards/rules/presentation.toml. A finding counts when it
+is active (confirmed or suspected) and its onset or its recording falls in the window, or
+when the encounter in context gives it as the reason for the visit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cds.content import Content
+from cds.reasoning.facts import Evidence
+from cds.record import Finding, PatientRecord
+
+_FUTURE_SLACK = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class PresentationResult:
+    evidence: tuple[Evidence, ...]
+    concepts: tuple[str, ...]  # what the patient presents with, most recent first
+    label: str  # the complaint in words, for card summaries ("Thigh pain")
+    leg: bool  # a complaint of the leg itself: the Wells DVT score applies
+
+    @property
+    def present(self) -> bool:
+        return bool(self.concepts)
+
+
+def _current(finding: Finding, record: PatientRecord, days: int) -> bool:
+    lower = record.as_of - timedelta(days=days)
+    upper = record.as_of + _FUTURE_SLACK
+    moments = [m for m in (finding.when, finding.recorded) if m is not None]
+    return any(lower <= m <= upper for m in moments)
+
+
+def evaluate_presentation(content: Content, record: PatientRecord) -> PresentationResult:
+    spec = content.presentation
+    found: list[tuple[Finding | None, str, Evidence]] = []
+    for concept in spec.concepts:
+        if concept in record.encounter_reasons:
+            ref = record.encounter_reasons[concept]
+            found.append((None, concept, Evidence(
+                ref, f"reason for this encounter: {content.concepts[concept].label}")))
+        for finding in record.findings.get(concept, ()):
+            if finding.status != "active":
+                continue
+            if (_current(finding, record, spec.within_days)
+                    or finding.reference in record.encounter_reason_refs):
+                found.append((finding, concept, Evidence(finding.reference, finding.text)))
+    if not found:
+        return PresentationResult((), (), "", False)
+
+    def recency(item: tuple[Finding | None, str, Evidence]) -> float:
+        finding = item[0]
+        if finding is None:  # the encounter's own reason comes first
+            return float("inf")
+        moments = [m for m in (finding.when, finding.recorded) if m is not None]
+        return max(moments).timestamp() if moments else 0.0
+
+    found.sort(key=recency, reverse=True)
+    concepts = tuple(dict.fromkeys(c for _, c, _ in found))
+    evidence = tuple(dict.fromkeys(e for _, _, e in found))
+    leg = any(c in spec.dvt_concepts for c in concepts)
+    return PresentationResult(evidence, concepts, content.concepts[concepts[0]].label, leg)
