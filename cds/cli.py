@@ -17,6 +17,7 @@ from cds.replay import ReplayError, ReplayOptions, replay_paths
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Posterior thigh pain CDS Hooks service.")
 console = Console(stderr=False)
+errors = Console(stderr=True)
 
 
 def _parse_as_of(value: str | None) -> datetime | None:
@@ -72,8 +73,8 @@ def replay(
                                               "date (in process only); 'now' by default")] = None,
     fetch: Annotated[bool, typer.Option(help="serve the bundle as a FHIR server and let the "
                                              "service fetch, instead of prefetch")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the raw CDS Hooks "
-                                                          "response")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of "
+                                          "{input, ok, error, response}, one per input")] = False,
     jwt_key: Annotated[Path | None, typer.Option(help="PEM private key (EC P-384 or RSA) to "
                                                      "sign client JWTs with --url")] = None,
     jwt_issuer: Annotated[str | None, typer.Option(help="iss of the client JWT")] = None,
@@ -81,16 +82,33 @@ def replay(
 ) -> None:
     """Replay FHIR bundles or hook requests and print the cards."""
     if url and as_of:
-        console.print("[red]error:[/red] --as-of works in process only: a running service "
-                      "always evaluates as of its own clock")
+        errors.print("[red]error:[/red] --as-of works in process only: a running service "
+                     "always evaluates as of its own clock")
         raise typer.Exit(2)
     options = ReplayOptions(url=url, service_id=service, as_of=_parse_as_of(as_of),
                             fetch=fetch, as_json=as_json, jwt_key=jwt_key,
                             jwt_issuer=jwt_issuer, jwt_kid=jwt_kid)
     try:
-        code = replay_paths(paths, options, console)
+        code = replay_paths(paths, options, console, errors)
     except ReplayError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+@app.command("report")
+def words_report(
+    paths: Annotated[list[str], typer.Argument(help="bundles, hook requests or folders")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="evaluate as if today were "
+                                              "this date")] = None,
+) -> None:
+    """How much the service says: cards and characters per chart, charts with no cards."""
+    from cds.report import report
+
+    try:
+        code = report(paths, ReplayOptions(as_of=_parse_as_of(as_of)), console)
+    except ReplayError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     raise typer.Exit(code)
 

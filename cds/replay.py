@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console, Group
 from rich.markdown import Markdown
 from rich.panel import Panel
@@ -66,7 +67,7 @@ class Outcome:
         return sum(1 for c in cards if c.get("indicator") == indicator)
 
 
-def _inputs(paths: list[str]) -> list[tuple[str, Any]]:
+def collect_inputs(paths: list[str]) -> list[tuple[str, Any]]:
     """(name, source) pairs; source is a Path or the text read from stdin."""
     out: list[tuple[str, Any]] = []
     for raw in paths:
@@ -202,23 +203,26 @@ def _short(exc: Exception) -> str:
 
 
 def render_card(card: dict[str, Any]) -> Panel:
+    """A card the way an EHR shows it: the whole summary first (it can be 140 characters and
+    is the one line a clinician reads), then the detail, suggestions and links."""
     indicator = card.get("indicator", "info")
-    parts: list[Any] = [Markdown(card.get("detail", ""))]
+    style = STYLE.get(indicator, "")
+    parts: list[Any] = [Text(card["summary"], style=f"bold {style}"), Text(""),
+                        Markdown(card.get("detail", ""))]
     for s in card.get("suggestions", []):
         star = " (recommended)" if s.get("isRecommended") else ""
         parts.append(Text(f"➜ {s['label']}{star}", style="green"))
     for link in card.get("links", []):
         parts.append(Text(f"🔗 {link['label']}: {link['url']}", style="dim"))
-    title = Text(f"{indicator.upper()}  {card['summary']}", style=STYLE.get(indicator, ""))
     source = card.get("source", {}).get("label", "")
-    return Panel(Group(*parts), title=title, title_align="left", subtitle=f"source: {source}",
-                 subtitle_align="right", border_style=STYLE.get(indicator, ""))
+    return Panel(Group(*parts), title=Text(indicator.upper(), style=style), title_align="left",
+                 subtitle=f"source: {source}", subtitle_align="right", border_style=style)
 
 
-def render_outcome(outcome: Outcome, console: Console) -> None:
-    console.rule(f"[bold]{outcome.name}")
+def render_outcome(outcome: Outcome, console: Console, errors: Console) -> None:
+    console.rule(f"[bold]{Path(outcome.name).name}")
     if not outcome.ok:
-        console.print(f"[red]✘ {outcome.error}[/red]")
+        errors.print(f"[red]✘ {outcome.name}: {outcome.error}[/red]", soft_wrap=True)
         return
     cards = (outcome.response or {}).get("cards", [])
     if not cards:
@@ -237,17 +241,17 @@ def render_outcome(outcome: Outcome, console: Console) -> None:
 
 
 def summary_table(outcomes: list[Outcome]) -> Table:
-    table = Table(title="Replay summary")
-    numeric = ("critical", "warning", "info", "resources", "used", "skipped", "ms")
+    """One row per input, narrow enough for 80 columns; errors are printed in full apart."""
+    table = Table(title="Replay summary", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
     table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=28)
-    table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=36)
-    for col in numeric:
-        table.add_column(col, justify="right")
+    table.add_column("result", no_wrap=True, min_width=6)
+    for col in ("crit", "warn", "info", "read", "used", "skip", "ms"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=4)
     for o in outcomes:
-        result = "[green]ok[/green]" if o.ok else f"[red]{(o.error or '')[:60]}[/red]"
         s = o.stats
-        table.add_row(Path(o.name).name, result, str(o.count("critical")),
-                      str(o.count("warning")), str(o.count("info")),
+        table.add_row(Path(o.name).name, "[green]ok[/green]" if o.ok else "[red]error[/red]",
+                      str(o.count("critical")), str(o.count("warning")), str(o.count("info")),
                       str(s.resources) if s else "-", str(s.used) if s else "-",
                       str(s.skipped) if s else "-", f"{o.millis:.0f}")
     ok = [o for o in outcomes if o.ok]
@@ -260,28 +264,34 @@ def summary_table(outcomes: list[Outcome]) -> Table:
     return table
 
 
-def replay_paths(paths: list[str], options: ReplayOptions, console: Console) -> int:
-    inputs = _inputs(paths)
+def replay_paths(paths: list[str], options: ReplayOptions, console: Console,
+                 errors: Console | None = None) -> int:
+    """Replay every input; cards go to `console`, failures to `errors` (stderr).
+
+    With --json the output always has one shape, whether one input or many, good or bad:
+    a list of {"input", "ok", "error", "response"} (response: the CDS Hooks response)."""
+    errors = errors or Console(stderr=True)
+    inputs = collect_inputs(paths)
     replayer = Replayer(options)
     outcomes: list[Outcome] = []
     if len(inputs) == 1:
         outcomes.append(replayer.one(*inputs[0]))
     else:
-        with Progress(console=console, transient=True, disable=options.as_json) as progress:
+        with Progress(console=errors, transient=True, disable=options.as_json) as progress:
             task = progress.add_task("replaying", total=len(inputs))
             for name, source in inputs:
                 outcomes.append(replayer.one(name, source))
                 progress.advance(task)
     if options.as_json:
-        if len(outcomes) == 1 and outcomes[0].ok:
-            data: Any = outcomes[0].response
-        else:
-            data = [{"input": o.name, "ok": o.ok, "error": o.error, "response": o.response}
-                    for o in outcomes]
+        data = [{"input": o.name, "ok": o.ok, "error": o.error, "response": o.response}
+                for o in outcomes]
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        for o in outcomes:
+            if not o.ok:
+                errors.print(f"[red]✘ {o.name}: {o.error}[/red]", soft_wrap=True)
     else:
         for outcome in outcomes:
-            render_outcome(outcome, console)
+            render_outcome(outcome, console, errors)
         if len(outcomes) > 1:
             console.print(summary_table(outcomes))
     return 0 if all(o.ok for o in outcomes) else 1

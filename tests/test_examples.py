@@ -86,5 +86,5 @@ def test_large_chart_replays(tmp_path):
     path.write_text(json.dumps(build_examples.large_chart(6000).bundle("large")))
     result = runner.invoke(app, ["replay", str(path), "--json", "--as-of", "2026-11-24T09:30"])
     assert result.exit_code == 0, result.output
-    summaries = [c["summary"] for c in json.loads(result.output)["cards"]]
+    summaries = [c["summary"] for c in json.loads(result.stdout)[0]["response"]["cards"]]
     assert any("heart rate over 100" in s for s in summaries)
