@@ -141,6 +141,11 @@ def _code_of(codeable: Any) -> str | None:
 _UNIT_WORDS = {"": "", "Cel": " °C", "%": "%", "ug/L": " µg/L", "ug/mL": " µg/mL",
                "{score}": ""}
 
+
+def unit_words(unit: str | None) -> str:
+    """' µg/L' for 'ug/L', '' for an annotation such as '{score}': to follow a number."""
+    return _UNIT_WORDS.get(unit or "", f" {unit}")
+
 _SEMANTIC_TAG = re.compile(
     r"\s*\((finding|disorder|procedure|event|situation|observable entity|body structure|"
     r"morphologic abnormality|qualifier value|regime/therapy|substance|product|"
@@ -349,8 +354,7 @@ class RecordBuilder:
             except UnitError:
                 low = high = None
             break
-        unit_words = _UNIT_WORDS.get(shown_unit or "", f" {shown_unit}")
-        shown = f"{value:g}{unit_words}" if value is not None else ("yes" if present else "no")
+        shown = f"{value:g}{unit_words(shown_unit)}" if value is not None else ("yes" if present else "no")
         status = f", {obs.status}" if tentative else ""
         text = f"{self.content.concepts[concept].label} {shown} ({_day(when)}{status})"
         return Measurement(concept, ref, text, when, value, present, unit, low, high,

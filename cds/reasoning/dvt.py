@@ -9,7 +9,7 @@ from typing import Literal
 from cds.content import Content, DdimerAssay, PathwayStep
 from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth, any_of
 from cds.reasoning.scores import ScoreResult, evaluate_score
-from cds.record import Measurement, PatientRecord
+from cds.record import Measurement, PatientRecord, unit_words
 
 DdimerState = Literal["none", "negative", "positive"]
 
@@ -54,17 +54,17 @@ def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
     if measurement.when < record.as_of - window:
         return DdimerResult("none", older=measurement)
     age = record.age
-    unit = content.concepts[assay.concept].unit or ""
+    unit = unit_words(content.concepts[assay.concept].unit)
     if (assay.age_adjust_from is not None and assay.age_factor is not None and age is not None
             and age > assay.age_adjust_from):
         threshold = max(assay.cutoff, age * assay.age_factor)
-        basis = (f"age-adjusted cut-off {threshold:g} {unit} (age {age} × {assay.age_factor:g})")
+        basis = f"age-adjusted cut-off {threshold:g}{unit}, age {age} × {assay.age_factor:g}"
     elif measurement.high is not None:
         threshold = measurement.high
-        basis = f"the laboratory's upper reference limit {threshold:g} {unit}"
+        basis = f"the laboratory's upper reference limit {threshold:g}{unit}"
     else:
         threshold = assay.cutoff
-        basis = f"cut-off {threshold:g} {unit}"
+        basis = f"cut-off {threshold:g}{unit}"
     state: DdimerState = "positive" if measurement.value >= threshold else "negative"
     return DdimerResult(state, measurement, assay, threshold, basis)
 
