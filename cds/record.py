@@ -354,7 +354,10 @@ class RecordBuilder:
             except UnitError:
                 low = high = None
             break
-        shown = f"{value:g}{unit_words(shown_unit)}" if value is not None else ("yes" if present else "no")
+        if value is not None:
+            shown = f"{value:g}{unit_words(shown_unit)}"
+        else:
+            shown = "yes" if present else "no"
         status = f", {obs.status}" if tentative else ""
         text = f"{self.content.concepts[concept].label} {shown} ({_day(when)}{status})"
         return Measurement(concept, ref, text, when, value, present, unit, low, high,
