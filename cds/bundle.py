@@ -8,6 +8,7 @@ server that replay and the tests start for the fetch path.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,6 +35,22 @@ def resources_of(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             out.append(entry["resource"])
     return out
+
+
+def last_encounter_start(bundle: dict[str, Any]) -> datetime | None:
+    """When the chart's latest Encounter began: 'open the chart at its last visit', to replay
+    a historical chart (Synthea) as the clinician then saw it."""
+    starts = []
+    for resource in resources_of(bundle):
+        period = resource.get("period") if resource.get("resourceType") == "Encounter" else None
+        start = period.get("start") if isinstance(period, dict) else None
+        if isinstance(start, str):
+            try:
+                moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            starts.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return max(starts, default=None)
 
 
 def patient_of(resources: list[dict[str, Any]]) -> dict[str, Any]:

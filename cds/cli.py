@@ -20,8 +20,11 @@ console = Console(stderr=False)
 errors = Console(stderr=True)
 
 
+LAST_VISIT = "last-visit"
+
+
 def _parse_as_of(value: str | None) -> datetime | None:
-    if value is None or value == "now":
+    if value is None or value in {"now", LAST_VISIT}:
         return None
     try:
         moment = datetime.fromisoformat(value)
@@ -70,7 +73,9 @@ def replay(
                                                  "http://127.0.0.1:8080")] = None,
     service: Annotated[str, typer.Option(help="service id")] = "thigh-pain",
     as_of: Annotated[str | None, typer.Option("--as-of", help="evaluate as if today were this "
-                                              "date (in process only); 'now' by default")] = None,
+                                              "date (in process only); 'now' by default; "
+                                              "'last-visit': each bundle as of its latest "
+                                              "Encounter")] = None,
     fetch: Annotated[bool, typer.Option(help="serve the bundle as a FHIR server and let the "
                                              "service fetch, instead of prefetch")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list of "
@@ -86,8 +91,8 @@ def replay(
                      "always evaluates as of its own clock")
         raise typer.Exit(2)
     options = ReplayOptions(url=url, service_id=service, as_of=_parse_as_of(as_of),
-                            fetch=fetch, as_json=as_json, jwt_key=jwt_key,
-                            jwt_issuer=jwt_issuer, jwt_kid=jwt_kid)
+                            as_of_last_visit=as_of == LAST_VISIT, fetch=fetch, as_json=as_json,
+                            jwt_key=jwt_key, jwt_issuer=jwt_issuer, jwt_kid=jwt_kid)
     try:
         code = replay_paths(paths, options, console, errors)
     except ReplayError as exc:
@@ -100,13 +105,14 @@ def replay(
 def words_report(
     paths: Annotated[list[str], typer.Argument(help="bundles, hook requests or folders")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="evaluate as if today were "
-                                              "this date")] = None,
+                                              "this date, or 'last-visit'")] = None,
 ) -> None:
     """How much the service says: cards and characters per chart, charts with no cards."""
     from cds.report import report
 
     try:
-        code = report(paths, ReplayOptions(as_of=_parse_as_of(as_of)), console)
+        options = ReplayOptions(as_of=_parse_as_of(as_of), as_of_last_visit=as_of == LAST_VISIT)
+        code = report(paths, options, console)
     except ReplayError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

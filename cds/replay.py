@@ -26,7 +26,12 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from cds.bundle import BundleError, hook_request_from_bundle, resources_of
+from cds.bundle import (
+    BundleError,
+    hook_request_from_bundle,
+    last_encounter_start,
+    resources_of,
+)
 from cds.fhir_server import serve_resources
 from cds.hooks import HookRequest, HookResponse
 from cds.prefetch import PreconditionFailed, prefetch_keys
@@ -44,6 +49,7 @@ class ReplayOptions:
     url: str | None = None
     service_id: str = "thigh-pain"
     as_of: datetime | None = None
+    as_of_last_visit: bool = False  # each bundle as of its latest Encounter's start
     fetch: bool = False
     as_json: bool = False
     timeout: float = 30.0
@@ -101,6 +107,7 @@ class Replayer:
         self.http = requests.Session()
         self.last_stats: CallStats | None = None
         self.last_not_sent = ""
+        self._as_of = options.as_of
 
     def _content(self) -> Any:
         from cds.content import default_content
@@ -110,6 +117,7 @@ class Replayer:
     def one(self, name: str, source: Any) -> Outcome:
         started = time.perf_counter()
         self.last_stats, self.last_not_sent = None, ""
+        self._as_of = self.options.as_of
         try:
             document = _load(source)
             if isinstance(document, dict) and document.get("resourceType") == "Bundle":
@@ -137,6 +145,8 @@ class Replayer:
         left = Counter(str(r.get("resourceType")) for r in resources_of(bundle)
                        if r.get("resourceType") not in asked)
         self.last_not_sent = ", ".join(f"{kind} {n}" for kind, n in left.most_common())
+        if self.options.as_of_last_visit:
+            self._as_of = last_encounter_start(bundle) or self.options.as_of
         if not self.options.fetch:
             return self._call(hook_request_from_bundle(bundle, self._content(), hook=hook))
         with serve_resources(resources_of(bundle), page_size=50) as base:
@@ -158,7 +168,7 @@ class Replayer:
         assert self.service is not None
         parsed = HookRequest.model_validate(request)
         response, self.last_stats = self.service.call(self.options.service_id, parsed,
-                                                      as_of=self.options.as_of)
+                                                      as_of=self._as_of)
         return response.wire()
 
 

@@ -113,3 +113,11 @@ def test_report_counts_cards_and_words_within_budget() -> None:
     assert result.exit_code == 0, result.output
     assert "over budget: 0" in result.stdout
     assert "7 got no cards" in result.stdout  # 5 quiet examples and both Synthea charts
+
+
+def test_report_can_open_each_historical_chart_at_its_last_visit() -> None:
+    synthea = Path(__file__).resolve().parent.parent / "examples" / "synthea"
+    result = runner.invoke(app, ["report", str(synthea), "--as-of", "last-visit"],
+                           env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "2 charts: 2 got no cards" in result.stdout  # nothing about thigh or back pain
