@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -93,8 +94,13 @@ def replay(
     options = ReplayOptions(url=url, service_id=service, as_of=_parse_as_of(as_of),
                             as_of_last_visit=as_of == LAST_VISIT, fetch=fetch, as_json=as_json,
                             jwt_key=jwt_key, jwt_issuer=jwt_issuer, jwt_kid=jwt_kid)
+    _exit_with(lambda: replay_paths(paths, options, console, errors))
+
+
+def _exit_with(run: Callable[[], int]) -> NoReturn:
+    """Exit with what `run` returns; 2 with one line when there was nothing to replay."""
     try:
-        code = replay_paths(paths, options, console, errors)
+        code = run()
     except ReplayError as exc:
         errors.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -110,13 +116,8 @@ def words_report(
     """How much the service says: cards and characters per chart, charts with no cards."""
     from cds.report import report
 
-    try:
-        options = ReplayOptions(as_of=_parse_as_of(as_of), as_of_last_visit=as_of == LAST_VISIT)
-        code = report(paths, options, console)
-    except ReplayError as exc:
-        errors.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    raise typer.Exit(code)
+    options = ReplayOptions(as_of=_parse_as_of(as_of), as_of_last_visit=as_of == LAST_VISIT)
+    _exit_with(lambda: report(paths, options, console))
 
 
 @app.command("feedback")
