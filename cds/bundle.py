@@ -102,6 +102,8 @@ def search(resources: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
             found = [r for r in found if _codes(r, name) & wanted]
         elif name == "status":
             found = [r for r in found if r.get("status") in wanted]
+        elif name == "questionnaire":
+            found = [r for r in found if str(r.get("questionnaire", "")).split("|")[0] in wanted]
     return found
 
 

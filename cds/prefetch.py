@@ -22,6 +22,7 @@ import requests
 
 from cds.content import Content
 from cds.hooks import HookRequest
+from cds.smart.apps import smart_apps
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class PrefetchKey:
     kind: str  # FHIR resource type
     template: str
     required: bool
+    quiet: bool = False  # optional data whose absence is not worth a line on the cards
 
 
 def prefetch_keys(content: Content, hook: str = "patient-view") -> list[PrefetchKey]:
@@ -86,6 +88,17 @@ def prefetch_keys(content: Content, hook: str = "patient-view") -> list[Prefetch
             "MedicationRequest?patient={{context.patientId}}&status=active",
             False,
         ),
+        *answer_keys(content),
+    ]
+
+
+def answer_keys(content: Content) -> list[PrefetchKey]:
+    """The clinician's answers to our apps' Questionnaires (QuestionnaireResponses)."""
+    return [
+        PrefetchKey(f"{app.id}-answers", "QuestionnaireResponse",
+                    "QuestionnaireResponse?patient={{context.patientId}}"
+                    f"&questionnaire={app.questionnaire}", False, quiet=True)
+        for app in smart_apps(content)
     ]
 
 
@@ -249,6 +262,8 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
         if required:
             raise PreconditionFailed(f"prefetch {', '.join(required)} missing and {why}")
         for spec in to_fetch:
+            if spec.quiet:
+                continue
             if spec.kind in data.resources:
                 data.notes.append(f"prefetch {spec.key!r} not sent and no usable FHIR server")
             else:
@@ -263,7 +278,8 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
             data.fetched.append(spec.key)
         except (requests.RequestException, ValueError, TimeoutError, TemplateError) as exc:
             reason = _describe(exc)
-            data.missing[spec.kind] = reason
+            if not spec.quiet:
+                data.missing[spec.kind] = reason
             log.warning("fetch of %s failed: %s", spec.key, reason)
     return data
 

@@ -24,6 +24,7 @@ from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
 
 from cds.content import Content
+from cds.smart.answers import ClinicianAnswer, read_questionnaire_response
 from cds.terminology import Terminology
 from cds.units import UnitError, convert
 
@@ -89,6 +90,7 @@ class PatientRecord:
     measurements: dict[str, list[Measurement]] = field(default_factory=lambda: defaultdict(list))
     procedures: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
     medications: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
+    answers: dict[str, ClinicianAnswer] = field(default_factory=dict)  # score/criterion
     read: set[str] = field(default_factory=set)
     # on encounter-start: the concepts the Encounter gives as its reason, and the references
     # of the Conditions it names as its reason
@@ -430,6 +432,7 @@ class RecordBuilder:
         "Procedure": _procedure,
         "MedicationRequest": _medication,
         "MedicationStatement": _medication,
+        "QuestionnaireResponse": read_questionnaire_response,
     }
 
     # ------------------------------------------------------------ validation

@@ -103,6 +103,18 @@ class FactEvaluator:
             answer = all_of([answer, any_of([self.fact(f) for f in criterion.and_when])])
         return CriterionResult(criterion, answer)
 
+    def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
+        """A score's criterion: the coded chart first; what it leaves unknown, a clinician's
+        recent answer to the score's questionnaire (cds.smart.answers)."""
+        result = self.criterion(criterion)
+        given = self.record.answers.get(f"{score_id}/{criterion.id}")
+        if result.truth is not Truth.UNKNOWN or given is None:
+            return result
+        evidence = (Evidence(given.reference, given.text),)
+        if given.value:
+            return CriterionResult(criterion, Answer(Truth.MET, evidence))
+        return CriterionResult(criterion, Answer(Truth.NOT_MET, evidence, given.text))
+
     def fact(self, fact: Fact) -> Answer:
         if fact.condition is not None:
             return self._condition(fact)

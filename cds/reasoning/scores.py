@@ -56,7 +56,7 @@ def _band_for(score: Score, low: float, high: float) -> Band | None:
 
 
 def evaluate_score(score: Score, facts: FactEvaluator) -> ScoreResult:
-    results = [facts.criterion(c) for c in score.criteria]
+    results = [facts.score_criterion(score.id, c) for c in score.criteria]
     points = sum(r.criterion.points for r in results if r.truth is Truth.MET)
     unknown = [r.criterion.points for r in results
                if r.truth is Truth.UNKNOWN and not _judgement_down(r)]

@@ -1,0 +1,72 @@
+"""The SMART apps in cards/apps.toml, and the `smart` links cards carry to them.
+
+A link must be an absolute URL, but the service learns its own address only from the request
+it answers (or CDS_PUBLIC_URL / the trust file's public_url behind a proxy). The HTTP layer
+sets `public_base` for the duration of a request; with no base (an in-process replay) cards
+carry no SMART link, since there is no address an EHR could launch.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from cds.content import Content
+from cds.hooks import Link
+
+public_base: ContextVar[str | None] = ContextVar("public_base", default=None)
+
+
+class SmartApp(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    label: str
+    launch: str
+    cards: list[str]
+    score: str
+    questionnaire: str
+    questionnaire_version: str
+    questionnaire_title: str
+    answers_valid_days: int
+    source: str
+
+
+@cache
+def _load(root: str) -> tuple[SmartApp, ...]:
+    path = Path(root) / "apps.toml"
+    if not path.exists():
+        return ()
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    return tuple(SmartApp.model_validate(item) for item in data.get("apps", []))
+
+
+def smart_apps(content: Content) -> tuple[SmartApp, ...]:
+    """The apps of this copy of cards/, checked against its scores and sources."""
+    apps = _load(content.root)
+    scores = {content.dvt.score.id, content.pe_score.id}
+    for app in apps:
+        if app.score not in scores or app.source not in content.sources:
+            raise ValueError(f"cards/apps.toml: app {app.id} names an unknown score or source")
+    return apps
+
+
+def app_for_score(content: Content, score_id: str) -> SmartApp | None:
+    return next((a for a in smart_apps(content) if a.score == score_id), None)
+
+
+def smart_links(card_type: str, content: Content) -> list[Link]:
+    """`smart` links for a card of this type, when the service knows its public address."""
+    base = public_base.get()
+    if not base:
+        return []
+    return [
+        Link(label=app.label, url=base.rstrip("/") + "/" + app.launch.lstrip("/"),  # type: ignore[arg-type]
+             type="smart")
+        for app in smart_apps(content) if card_type in app.cards
+    ]
