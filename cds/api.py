@@ -27,6 +27,7 @@ from cds.auth import (
     fhir_server_allowed,
     load_trust,
 )
+from cds.browser import mount_browser_apps
 from cds.config import Settings, get_settings
 from cds.feedback import FeedbackStore, PostgresFeedbackStore, open_store
 from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
@@ -199,4 +200,5 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    mount_browser_apps(app, settings, service, store, trust, as_of)  # /view and /smart
     return app

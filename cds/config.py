@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     # answer every hook call, even for a chart with no current thigh, leg or back complaint
     # (demos); by default the service is quiet unless the patient presents or a red flag fires
     always_answer: bool = False
+    # the card view at /view: always in development mode, in trust mode only when enabled
+    view_enabled: bool = False
+    # where EHRs reach the service (for SMART app links on cards); the request URL if unset
+    public_url: str | None = None
+    # the OAuth client id the EHR registered the SMART app (/smart/launch.html) under
+    smart_client_id: str = "thigh-pain-wells"
 
 
 def get_settings() -> Settings:
