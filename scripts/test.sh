@@ -12,6 +12,13 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
     >/dev/null 2>&1 || echo "note: could not install PostgreSQL; its test will be skipped" >&2
 fi
+# CI also runs the browser tests (tests/browser) in Debian's Chromium, driven by Playwright;
+# elsewhere they are skipped when Chromium is missing (Playwright's own download is not used)
+if [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+   && ! command -v chromium >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+    >/dev/null 2>&1 || echo "note: could not install Chromium; browser tests will be skipped" >&2
+fi
 .venv/bin/ruff check cds tests examples
 .venv/bin/mypy cds
 .venv/bin/python -m pytest "$@"

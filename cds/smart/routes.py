@@ -92,8 +92,8 @@ def build_router(service: ThighPainService, client_id: str,
     def config() -> dict[str, Any]:
         """What launch.html and the app need: the client id the EHR registered, scopes, and
         the prefetch templates to read the chart with."""
-        return {"clientId": client_id, "scope": SCOPES, "prefetch": service.prefetch,
-                "apps": list(apps)}
+        return {"clientId": client_id, "scope": SCOPES,
+                "prefetch": service.prefetch["patient-view"], "apps": list(apps)}
 
     @router.get("/Questionnaire/{app_id}")
     def get_questionnaire(app_id: str) -> JSONResponse:
