@@ -145,3 +145,13 @@ def test_score_for_a_posted_chart(client: TestClient) -> None:
     assert chart["ddimer"]["state"] == "none"
     fetched = hook_request(fhirServer="http://127.0.0.1:9/fhir")
     assert client.post("/smart/wells-dvt/score", json=fetched).status_code == 400
+
+
+def test_the_app_fills_every_placeholder_the_dvt_steps_use(content: Content) -> None:
+    """app.js fills these five (as cds/cards.py does); a new one in rules/dvt.toml must be
+    added there too, or the app would show it raw."""
+    import re
+
+    used = {name for step in content.dvt.steps
+            for name in re.findall(r"\{(\w+)\}", step.summary + step.detail)}
+    assert used <= {"score", "points", "unknown", "wells", "ddimer"}
