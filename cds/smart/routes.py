@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from cds.content import Content
 from cds.hooks import HookRequest
-from cds.prefetch import PreconditionFailed, gather
+from cds.prefetch import PreconditionFailed, gather, prefetch_keys
 from cds.reasoning.assessment import assess
 from cds.reasoning.dvt import DvtResult
 from cds.reasoning.scores import ScoreResult
@@ -93,7 +93,9 @@ def build_router(service: ThighPainService, client_id: str,
         """What launch.html and the app need: the client id the EHR registered, scopes, and
         the prefetch templates to read the chart with."""
         return {"clientId": client_id, "scope": SCOPES,
-                "prefetch": service.prefetch["patient-view"], "apps": list(apps)}
+                "prefetch": service.prefetch["patient-view"],
+                "required": [k.key for k in prefetch_keys(content) if k.required],
+                "apps": list(apps)}
 
     @router.get("/Questionnaire/{app_id}")
     def get_questionnaire(app_id: str) -> JSONResponse:

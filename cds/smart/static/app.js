@@ -32,17 +32,25 @@ function searchset(resources) {
            entry: resources.map((resource) => ({ resource })) };
 }
 
-async function readChart(client, templates) {
+// Each prefetch template read with the app's token; a read that fails is left out, which the
+// service treats as unknown (or refuses, for the data it requires), never as negative.
+async function readChart(client, config) {
   const prefetch = {};
-  for (const [key, template] of Object.entries(templates)) {
+  const unread = [];
+  for (const [key, template] of Object.entries(config.prefetch)) {
     const query = template.replaceAll("{{context.patientId}}", client.patient.id);
-    if (key === "patient") {
-      prefetch[key] = await client.request(query);
-    } else {
-      prefetch[key] = searchset(await client.request(query, { pageLimit: 0, flat: true }));
+    try {
+      prefetch[key] = key === "patient"
+        ? await client.request(query)
+        : searchset(await client.request(query, { pageLimit: 0, flat: true }));
+    } catch (err) {
+      if (config.required.includes(key)) {
+        throw new Error(`could not read ${key} from the EHR: ${err.message}`);
+      }
+      unread.push(key);
     }
   }
-  return prefetch;
+  return { prefetch, unread };
 }
 
 function patientLine(patient) {
@@ -158,7 +166,7 @@ function questionnaireResponse(client, data, answers) {
 async function main() {
   const client = await FHIR.oauth2.ready();
   const config = await fetch("config.json").then((reply) => reply.json());
-  const prefetch = await readChart(client, config.prefetch);
+  const { prefetch, unread } = await readChart(client, config);
   $("patient").textContent = patientLine(prefetch.patient || {});
   const user = (client.getFhirUser && client.getFhirUser()) || "";
   const hookRequest = {
@@ -181,7 +189,8 @@ async function main() {
   showKnown(data);
   showQuestions(data, answers, () => showResult(data, answers));
   showResult(data, answers);
-  $("status").textContent = `Chart read as of ${scored.as_of.slice(0, 10)}.`;
+  $("status").textContent = `Chart read as of ${scored.as_of.slice(0, 10)}.`
+    + (unread.length ? ` Not readable here, so counted as unknown: ${unread.join(", ")}.` : "");
   $("ask").hidden = false;
   $("ask").addEventListener("submit", async (event) => {
     event.preventDefault();
