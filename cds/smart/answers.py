@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from pydantic import ValidationError
 
 from cds.smart.apps import smart_apps
 from cds.smart.questionnaire import score_of
@@ -47,13 +48,19 @@ def _when(value: Any) -> datetime | None:
 
 def read_questionnaire_response(builder: RecordBuilder, record: PatientRecord,
                                 raw: dict[str, Any]) -> None:
+    """A RecordBuilder reader (see its `_readers`): only `builder.content` is used."""
     canonical = str(raw.get("questionnaire") or "").split("|")[0]
     app = next((a for a in smart_apps(builder.content) if a.questionnaire == canonical), None)
     if app is None or raw.get("status") not in _COUNTED:
         return
-    response = builder._validate(record, QuestionnaireResponse, raw)
-    if response is None or not builder._about_patient(record, response.subject, raw):
+    try:
+        response = QuestionnaireResponse.model_validate(raw)
+    except (ValidationError, ValueError, TypeError):
+        record.skipped.append(f"QuestionnaireResponse/{raw.get('id', '?')}: invalid FHIR")
         return
+    subject = str(response.subject.reference or "") if response.subject else ""
+    if subject.rstrip("/").split("/")[-1] != record.patient_id:
+        return  # answers about someone else (or no one) never count for this patient
     when = _when(response.authored)
     if when is None or not (record.as_of - timedelta(days=app.answers_valid_days) <= when
                             <= record.as_of + timedelta(hours=12)):
@@ -61,7 +68,7 @@ def read_questionnaire_response(builder: RecordBuilder, record: PatientRecord,
     criteria = {c.id: c for c in score_of(builder.content, app.score).criteria}
     ref = f"QuestionnaireResponse/{response.id}" if response.id else "QuestionnaireResponse"
     for item in response.item or ():
-        criterion = criteria.get(item.linkId)
+        criterion = criteria.get(str(item.linkId))
         values = [a.valueBoolean for a in item.answer or () if a.valueBoolean is not None]
         if criterion is None or len(values) != 1:
             continue
