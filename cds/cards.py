@@ -23,7 +23,7 @@ from cds.reasoning.differential import CauseResult
 from cds.reasoning.facts import CriterionResult, Evidence, Truth, evidence_of
 from cds.reasoning.red_flags import RedFlagResult
 from cds.reasoning.scores import ScoreResult
-from cds.smart.apps import smart_links
+from cds.smart.apps import add_smart_links
 
 CARD_NAMESPACE = uuid.UUID("6f1c1d8e-3f4b-5a0e-9a51-7d2b8f3c2a10")
 OVERRIDE_SYSTEM = "urn:thigh-pain-cds:override-reason"
@@ -323,7 +323,6 @@ def _card(draft: _Draft, content: Content, ctx: CardContext) -> Card:
                              "url": content.sources[s].url, "type": "absolute"})
         for s in dict.fromkeys([draft.source, *draft.also])
     ]
-    links += smart_links(draft.key, content)  # apps in cards/apps.toml
     return Card(
         uuid=str(card_id),
         summary=draft.summary,
@@ -391,4 +390,5 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> l
 
 def render_cards(assessment: Assessment, content: Content, ctx: CardContext) -> list[Card]:
     """Cards in the order a clinician should act on them: by indicator, then time to act."""
-    return [_card(d, content, ctx) for d in draft_cards(assessment, content, ctx)]
+    cards = [_card(d, content, ctx) for d in draft_cards(assessment, content, ctx)]
+    return add_smart_links(cards, assessment, content, EXTENSION_KEY)  # cards/apps.toml

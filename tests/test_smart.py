@@ -155,3 +155,19 @@ def test_the_app_fills_every_placeholder_the_dvt_steps_use(content: Content) -> 
     used = {name for step in content.dvt.steps
             for name in re.findall(r"\{(\w+)\}", step.summary + step.detail)}
     assert used <= {"score", "points", "unknown", "wells", "ddimer"}
+
+
+def _smart_urls(cards: list[dict[str, Any]]) -> list[str]:
+    return [link["url"] for c in cards for link in c.get("links", []) if link["type"] == "smart"]
+
+
+def test_no_link_when_the_app_has_nothing_to_ask(client: TestClient) -> None:
+    complete = hook_request(condition("leg_swelling", onset_days=1))
+    complete["prefetch"]["wells-dvt-answers"] = searchset([answers(
+        calf_swelling=True, active_cancer=False, paralysis=False, bedridden_or_surgery=False,
+        deep_vein_tenderness=False, pitting_oedema=False, collateral_veins=False,
+        previous_dvt=False, alternative_diagnosis=False)])
+    assert _smart_urls(client.post("/cds-services/thigh-pain", json=complete).json()["cards"]) == []
+    on_record = hook_request(condition("dvt", onset_days=3))
+    cards = client.post("/cds-services/thigh-pain", json=on_record).json()["cards"]
+    assert cards and _smart_urls(cards) == []

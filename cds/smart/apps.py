@@ -12,11 +12,15 @@ import tomllib
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from cds.content import Content
-from cds.hooks import Link
+from cds.hooks import Card, Link
+
+if TYPE_CHECKING:  # the reasoning imports the record, which imports the answers reader
+    from cds.reasoning.assessment import Assessment
 
 public_base: ContextVar[str | None] = ContextVar("public_base", default=None)
 
@@ -60,13 +64,24 @@ def app_for_score(content: Content, score_id: str) -> SmartApp | None:
     return next((a for a in smart_apps(content) if a.score == score_id), None)
 
 
-def smart_links(card_type: str, content: Content) -> list[Link]:
-    """`smart` links for a card of this type, when the service knows its public address."""
+def add_smart_links(cards: list[Card], assessment: Assessment, content: Content,
+                    extension_key: str) -> list[Card]:
+    """Add a `smart` link to the cards an app serves (by the extension's cardType), when the
+    service knows its public address and the app has something to ask: its score still has
+    open criteria (and, for the Wells DVT app, no DVT is on record already)."""
     base = public_base.get()
     if not base:
-        return []
-    return [
-        Link(label=app.label, url=base.rstrip("/") + "/" + app.launch.lstrip("/"),  # type: ignore[arg-type]
-             type="smart")
-        for app in smart_apps(content) if card_type in app.cards
-    ]
+        return cards
+    for app in smart_apps(content):
+        score = assessment.scores.get(app.score)
+        if score is None or not (score.unknown or score.pending_judgement):
+            continue
+        if app.score == content.dvt.score.id and assessment.dvt.diagnosed.met:
+            continue
+        link = Link(label=app.label, url=base.rstrip("/") + "/" + app.launch.lstrip("/"),  # type: ignore[arg-type]
+                    type="smart")
+        for card in cards:
+            card_type = (card.extension or {}).get(extension_key, {}).get("cardType")
+            if card_type in app.cards:
+                card.links = [*(card.links or []), link]
+    return cards
