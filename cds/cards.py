@@ -124,8 +124,8 @@ def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
         lines.append("Counted: " + ", ".join(name for name, _ in counted) + ".")
     unknown = [f"{r.criterion.check or r.criterion.label} {r.criterion.points:+g}"
                for r in score.unknown]
-    if unknown:
-        lines.append("Unknown: " + ", ".join(unknown) + ".")
+    if unknown:  # a paragraph of its own, never read as part of the last bullet
+        lines += ["", "Unknown: " + ", ".join(unknown) + "."]
     return lines
 
 
