@@ -190,12 +190,26 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     if step.when_band == "diagnosed":
         lines = [step.detail, "", "On record: " + _facts(dvt.diagnosed.evidence) + "."]
         evidence = list(dvt.diagnosed.evidence)
+    elif dvt.population is not None and dvt.population_answer is not None:
+        # outside the Wells pathway (pregnancy, under 18): say why and what applies instead
+        lines = [step.detail.format_map(fields), "",
+                 f"{dvt.population.label}: " + _facts(dvt.population_answer.evidence) + "."]
+        evidence = list(dvt.population_answer.evidence) + dvt.ddimer.evidence
+        return _Draft("dvt", step.indicator, summary, lines, dvt.population.source, [],
+                      evidence, step.act_within, False, list(step.orders), step.recommended,
+                      rank)
     else:
         lines = [*_score_lines(wells), "", step.detail.format_map(fields)]
+        if dvt.suspected is not None:
+            lines += ["", "Suspected, not confirmed (provisional, differential or unconfirmed): "
+                          + _facts(dvt.suspected.evidence) + "; the pathway applies until it "
+                          "is confirmed or excluded."]
         for r in wells.pending_judgement:
             lines += ["", f"Not counted: {r.criterion.label} ({r.criterion.points:+g}), the "
                           "clinician's call."]
         evidence = evidence_of(wells.results) + dvt.ddimer.evidence
+        if dvt.suspected is not None:
+            evidence += list(dvt.suspected.evidence)
     return _Draft("dvt", step.indicator, summary, lines, content.dvt.source,
                   list(wells.score.also), evidence, step.act_within, red_flag,
                   list(step.orders), step.recommended, rank)

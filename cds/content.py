@@ -13,7 +13,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+
+from cds.fhir.valuesets import ExpandedValueSet, load_valuesets
 
 Kind = Literal["condition", "observation", "procedure", "medication"]
 Indicator = Literal["info", "warning", "critical"]
@@ -44,12 +46,28 @@ class ContentCoding(Strict):
     note: str | None = None
 
 
+class SiteQualifier(Strict):
+    """A finding recorded with a body site in a value set means this concept too
+    (numbness with a perineal bodySite is saddle anaesthesia; sciatica with a left
+    laterality is left-sided sciatica)."""
+
+    finding: str  # a concept id
+    site: str  # a value set id (cards/valuesets/)
+
+
 class Concept(Strict):
     label: str
     kind: Kind
     codings: list[ContentCoding]
+    valuesets: list[str] = Field(default_factory=list)  # expanded value sets (cards/valuesets)
+    qualified: list[SiteQualifier] = Field(default_factory=list)
+    # coded answers of a yes/no Observation (e.g. pregnancy status: Pregnant / Not pregnant)
+    present_values: list[str] = Field(default_factory=list)
+    absent_values: list[str] = Field(default_factory=list)
     unit: str | None = None
     units: list[str] = Field(default_factory=list)
+    # equivalents per mole, for converting mEq/L (1 for sodium and potassium)
+    valence: int | None = None
     note: str | None = None
 
 
@@ -74,8 +92,14 @@ class Fact(Strict):
     medication: str | None = None
     score: str | None = None
     age_at_least: int | None = None
+    age_below: int | None = None
     status: Literal["active", "history", "any"] = "active"
     within_days: int | None = None
+    # only records older than this: an old diagnosis still active on a problem list is
+    # history for the scores that count history
+    older_than_days: int | None = None
+    # only confirmed records: provisional, differential and unconfirmed ones are suspicions
+    confirmed: bool = False
     above: float | None = None
     below: float | None = None
     at_least: float | None = None
@@ -86,11 +110,12 @@ class Fact(Strict):
     @model_validator(mode="after")
     def _one_subject(self) -> Fact:
         subjects = [self.condition, self.observation, self.procedure, self.medication, self.score]
-        count = sum(s is not None for s in subjects) + (self.age_at_least is not None)
+        count = (sum(s is not None for s in subjects) + (self.age_at_least is not None)
+                 + (self.age_below is not None))
         if count != 1:
             raise ValueError(
                 "a fact names exactly one of condition, observation, procedure, "
-                "medication, score, age_at_least"
+                "medication, score, age_at_least, age_below"
             )
         if self.observation is not None:
             comparators = [self.above, self.below, self.at_least, self.at_most, self.present]
@@ -180,8 +205,19 @@ class PathwayStep(Strict):
     act_within: ActWithin = "days"
 
 
+class Population(Strict):
+    """Patients the score's pathway does not cover (pregnancy, under-18s): the card says
+    what applies instead of scoring them as adults."""
+
+    id: str  # also the band its pathway steps are written for
+    label: str
+    when: list[Fact]
+    source: str
+
+
 class DvtPathway(Strict):
     diagnosed_when: list[Fact]
+    populations: list[Population] = Field(default_factory=list)
     score: Score
     ddimer: Ddimer
     steps: list[PathwayStep]
@@ -288,6 +324,7 @@ class Content(Strict):
     differential: Differential
     presentation: Presentation
     checklist: Checklist
+    valuesets: SkipValidation[dict[str, ExpandedValueSet]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Content:
@@ -325,6 +362,11 @@ class Content(Strict):
             for coding in concept.codings:
                 need("system", coding.system, self.systems, f"concept {cid}")
                 need("source", coding.checked, self.sources, f"concept {cid}")
+            for vs_id in concept.valuesets:
+                need("value set", vs_id, self.valuesets, f"concept {cid}")
+            for q in concept.qualified:
+                need("concept", q.finding, self.concepts, f"concept {cid}")
+                need("value set", q.site, self.valuesets, f"concept {cid}")
         for oid, order in self.orders.items():
             need("source", order.source, self.sources, f"order {oid}")
             for coding in order.codings:
@@ -340,7 +382,12 @@ class Content(Strict):
             need("source", assay.source, self.sources, "ddimer")
         for fact in self.dvt.diagnosed_when:
             check_fact(fact, "dvt diagnosed_when")
-        bands = {b.id for b in self.dvt.score.bands} | {"indeterminate", "diagnosed"}
+        for population in self.dvt.populations:
+            need("source", population.source, self.sources, f"population {population.id}")
+            for fact in population.when:
+                check_fact(fact, f"population {population.id}")
+        bands = ({b.id for b in self.dvt.score.bands} | {"indeterminate", "diagnosed"}
+                 | {p.id for p in self.dvt.populations})
         for band in bands:
             for state in ("none", "negative", "positive"):
                 if not any(s.when_band == band and s.when_ddimer in (state, "any")
@@ -396,6 +443,8 @@ class Content(Strict):
             criteria += [*cause.supports, *cause.against]
             yield from cause.documented
         yield from self.dvt.diagnosed_when
+        for population in self.dvt.populations:
+            yield from population.when
         for c in criteria:
             yield from c.when
             yield from c.and_when
@@ -448,6 +497,7 @@ def load_content(root: Path | None = None) -> Content:
             "differential": _read(rules / "differential.toml"),
             "presentation": _read(rules / "presentation.toml"),
             "checklist": _read(rules / "checklist.toml"),
+            "valuesets": load_valuesets(root / "valuesets"),
         }
     )
 

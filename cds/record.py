@@ -23,7 +23,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
 
-from cds.content import Content
+from cds.content import Concept, Content
 from cds.smart.answers import ClinicianAnswer, read_questionnaire_response
 from cds.terminology import Terminology
 from cds.units import UnitError, convert
@@ -171,6 +171,21 @@ def _display(codeable: Any, fallback: str) -> str:
     return fallback
 
 
+def _site_words(body_sites: Any) -> str:
+    """' at <site>' for a finding whose body site is recorded (what makes it saddle-area or
+    one-sided), '' otherwise."""
+    sites = body_sites if isinstance(body_sites, list) else [body_sites]
+    words = []
+    for site in sites:
+        if isinstance(site, dict):
+            text = site.get("text") or next(
+                (c.get("display") for c in site.get("coding") or () if isinstance(c, dict)
+                 and isinstance(c.get("display"), str)), None)
+            if isinstance(text, str):
+                words.append(text)
+    return f" at {', '.join(words)}" if words else ""
+
+
 def _day(moment: datetime | None) -> str:
     return moment.date().isoformat() if moment else "date unknown"
 
@@ -238,6 +253,7 @@ class RecordBuilder:
         concepts = self.terminology.concepts_in(raw.get("code"))
         if not concepts:
             return
+        concepts |= self.terminology.concepts_at_site(concepts, raw.get("bodySite"))
         condition = self._validate(record, Condition, raw)
         if condition is None or not self._about_patient(record, condition.subject, raw):
             return
@@ -254,7 +270,7 @@ class RecordBuilder:
         recorded = _aware(condition.recordedDate)
         when = _aware(condition.onsetDateTime) or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
-        label = _display(condition.code, self._label(concepts))
+        label = _display(condition.code, self._label(concepts)) + _site_words(raw.get("bodySite"))
         # only what differs from "active and confirmed" is spelled out
         state = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}[status]
         qualifier = f"{verification}, " if tentative else ""
@@ -272,6 +288,7 @@ class RecordBuilder:
         if not concepts or _status(raw) in _OBS_NEVER or self._too_old(record, raw,
                                                                                 concepts):
             return
+        concepts |= self.terminology.concepts_at_site(concepts, raw.get("bodySite"))
         obs = self._validate(record, Observation, raw)
         if obs is None or not self._about_patient(record, obs.subject, raw):
             return
@@ -282,11 +299,11 @@ class RecordBuilder:
             or _aware(obs.issued)
         )
         ref = f"Observation/{obs.id}" if obs.id else "Observation (no id)"
-        label = _display(obs.code, self._label(concepts))
+        label = _display(obs.code, self._label(concepts)) + _site_words(raw.get("bodySite"))
         tentative = obs.status in _OBS_TENTATIVE
-        present = self._presence(obs)
         for concept in concepts:
             spec = self.content.concepts[concept]
+            present = self._presence(obs, spec)
             if spec.kind == "condition":
                 # an exam finding or symptom recorded as an Observation
                 status: FindingStatus = "refuted" if present is False else "active"
@@ -329,6 +346,7 @@ class RecordBuilder:
         ref: str, label: str, when: datetime | None,
     ) -> Measurement | None:
         tentative = obs.status in _OBS_TENTATIVE
+        valence = self.content.concepts[concept].valence
         interpretation = _code_of(obs.interpretation[0]) if obs.interpretation else None
         value: float | None = None
         shown_unit = unit
@@ -336,28 +354,32 @@ class RecordBuilder:
         if quantity is not None and quantity.value is not None:
             source_unit = quantity.code or quantity.unit
             try:
-                value = convert(float(quantity.value), source_unit, unit) if unit else float(
-                    quantity.value)
+                value = (convert(float(quantity.value), source_unit, unit, valence) if unit
+                         else float(quantity.value))
             except UnitError as exc:
                 record.skipped.append(f"{ref}: {label}: {exc}")
                 return None
         elif obs.valueInteger is not None:
             value = float(obs.valueInteger)
-        present = self._presence(obs)
+        present = self._presence(obs, self.content.concepts[concept])
         if value is None and present is None:
             return None
         low = high = None
         for rng in obs.referenceRange or ():
             try:
                 if rng.low is not None and rng.low.value is not None and unit:
-                    low = convert(float(rng.low.value), rng.low.code or rng.low.unit, unit)
+                    low = convert(float(rng.low.value), rng.low.code or rng.low.unit, unit,
+                                  valence)
                 if rng.high is not None and rng.high.value is not None and unit:
-                    high = convert(float(rng.high.value), rng.high.code or rng.high.unit, unit)
+                    high = convert(float(rng.high.value), rng.high.code or rng.high.unit,
+                                   unit, valence)
             except UnitError:
                 low = high = None
             break
         if value is not None:
             shown = f"{value:g}{unit_words(shown_unit)}"
+        elif obs.valueCodeableConcept is not None:
+            shown = _display(obs.valueCodeableConcept, "yes" if present else "no")  # "Pregnant"
         else:
             shown = "yes" if present else "no"
         status = f", {obs.status}" if tentative else ""
@@ -366,14 +388,14 @@ class RecordBuilder:
                            interpretation, tentative)
 
     @staticmethod
-    def _presence(obs: Observation) -> bool | None:
+    def _presence(obs: Observation, spec: Concept) -> bool | None:
         if obs.valueBoolean is not None:
             return bool(obs.valueBoolean)
         if obs.valueCodeableConcept is not None:
             codes = {c.code for c in obs.valueCodeableConcept.coding or ()}
-            if codes & _ABSENT_CODES:
+            if codes & _ABSENT_CODES or codes.intersection(spec.absent_values):
                 return False
-            if codes & _PRESENT_CODES:
+            if codes & _PRESENT_CODES or codes.intersection(spec.present_values):
                 return True
         return None
 

@@ -21,6 +21,7 @@ from cds.prefetch import FetchLimits, gather, prefetch_keys
 from cds.reasoning.assessment import assess
 from cds.record import RecordBuilder
 from cds.terminology import Terminology
+from cds.units import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ThighPainService:
     def __init__(self, content: Content | None = None, limits: FetchLimits | None = None,
                  always_answer: bool = False) -> None:
         self.content = content or default_content()
+        warm_up()  # the UCUM registry, in the background: no hook call waits for it
         self.terminology = Terminology.from_content(self.content)
         self.builder = RecordBuilder(self.content, self.terminology)
         self.limits = limits or FetchLimits()

@@ -1,13 +1,18 @@
-"""Codes to concepts: the lookup table built from cards/concepts.toml.
+"""Codes to concepts: the lookup table built from cards/concepts.toml and the expanded value
+sets in cards/valuesets/ (built once at start-up; a lookup is a dict access).
 
 Matching is on system + code only (displays vary and sometimes carry zero-width spaces).
 ICD-10-CM codes are compared without their dot, so `M5416` and `M54.16` are the same code.
+A body site can add a concept: numbness with a perineal bodySite is saddle anaesthesia,
+sciatica with a left laterality qualifier is left-sided sciatica.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from cds.content import Content
 
@@ -30,6 +35,9 @@ class Terminology:
     # ICD-10-CM blocks such as C00-C96: (first category, last category, concept)
     ranges: dict[str, list[tuple[str, str, str]]] = field(
         default_factory=lambda: defaultdict(list))
+    # finding concept -> [(concept it becomes, the (system, code) body sites that make it)]
+    sited: dict[str, list[tuple[str, frozenset[tuple[str, str]]]]] = field(
+        default_factory=lambda: defaultdict(list))
 
     @classmethod
     def from_content(cls, content: Content) -> Terminology:
@@ -45,6 +53,12 @@ class Terminology:
                     table.ranges[system].append((first, last or first, concept_id))
                 else:
                     table.exact[(system, code)].add(concept_id)
+            for vs_id in concept.valuesets:
+                for system, code in content.valuesets[vs_id].codes:
+                    table.exact[(system, normalise_code(system, code))].add(concept_id)
+            for rule in concept.qualified:
+                table.sited[rule.finding].append(
+                    (concept_id, content.valuesets[rule.site].codes))
         return table
 
     def concepts_for(self, system: object, code: object) -> set[str]:
@@ -70,3 +84,28 @@ class Terminology:
             if isinstance(coding, dict):
                 found |= self.concepts_for(coding.get("system"), coding.get("code"))
         return found
+
+    def concepts_at_site(self, concepts: set[str], body_sites: Any) -> set[str]:
+        """Concepts a finding means because of where it is (`bodySite`: one CodeableConcept,
+        as in Observation, or a list, as in Condition). Laterality may be a separate coding
+        or a SNOMED CT expression such as `61685007:272741003=7771000`."""
+        rules = [r for c in concepts for r in self.sited.get(c, ())]
+        if not rules or not body_sites:
+            return set()
+        sites = body_sites if isinstance(body_sites, list) else [body_sites]
+        codes: set[tuple[str, str]] = set()
+        for site in sites:
+            if not isinstance(site, dict):
+                continue
+            for coding in site.get("coding") or ():
+                if not isinstance(coding, dict):
+                    continue
+                system, code = coding.get("system"), coding.get("code")
+                if isinstance(system, str) and isinstance(code, str):
+                    codes.add((system, code.strip()))
+                    if ":" in code:  # a post-coordinated expression: focus and values
+                        codes |= {(system, part) for part in _SCTID.findall(code)}
+        return {concept for concept, wanted in rules if codes & wanted}
+
+
+_SCTID = re.compile(r"\d{6,18}")

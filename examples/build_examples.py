@@ -64,7 +64,10 @@ class Chart:
 
     def condition(self, system: str, code: str, display: str, days: float = 1,
                   clinical: str = "active", verification: str = "confirmed",
-                  category: str = "encounter-diagnosis") -> Chart:
+                  category: str = "encounter-diagnosis",
+                  site: list[tuple[str, str]] | None = None) -> Chart:
+        """`site`: SNOMED CT (code, display) codings of one bodySite (a structure and/or a
+        laterality qualifier)."""
         self.resources.append({
             "resourceType": "Condition", "id": self._id("cond"),
             "clinicalStatus": {"coding": [{
@@ -83,11 +86,15 @@ class Chart:
             "recordedDate": _day(min(days, 0.05)),
             **({"abatementDateTime": _day(max(days - 30, 0.1))} if clinical == "resolved"
                else {}),
+            **({"bodySite": [{"coding": [{"system": SCT, "code": c, "display": d}
+                                         for c, d in site]}]} if site else {}),
         })
         return self
 
     def vital(self, code: str, display: str, value: float, unit: str, hours: float = 1,
-              category: str = "vital-signs", status: str = "final") -> Chart:
+              category: str = "vital-signs", status: str = "final",
+              ucum: str | None = None) -> Chart:
+        """`unit` as displayed; `ucum` the UCUM code when it differs (mEq/L is meq/L)."""
         self.resources.append({
             "resourceType": "Observation", "id": self._id("obs"), "status": status,
             "category": [{"coding": [{
@@ -96,7 +103,8 @@ class Chart:
             "code": {"coding": [{"system": LOINC, "code": code, "display": display}],
                      "text": display},
             "subject": self.subject, "effectiveDateTime": _day(hours / 24),
-            "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+            "valueQuantity": {"value": value, "unit": unit, "system": UCUM,
+                              "code": ucum or unit},
         })
         return self
 
@@ -114,6 +122,21 @@ class Chart:
             "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
             "subject": self.subject, "effectiveDateTime": _day(hours / 24),
             "valueBoolean": present,
+        })
+        return self
+
+    def coded(self, code: str, display: str, answer: tuple[str, str], days: float = 1,
+              category: str = "social-history") -> Chart:
+        """An Observation answered with a SNOMED CT code (e.g. pregnancy status)."""
+        self.resources.append({
+            "resourceType": "Observation", "id": self._id("obs"), "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": category}]}],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+            "subject": self.subject, "effectiveDateTime": _day(days),
+            "valueCodeableConcept": {"coding": [{"system": SCT, "code": answer[0],
+                                                 "display": answer[1]}]},
         })
         return self
 
@@ -333,6 +356,119 @@ def pe_signs_without_leg_complaint() -> Chart:
             .vital(HR, "Heart rate", 108, "/min"))
 
 
+# ---------------------------------------------------------------- real-chart coverage (issue 9)
+LEFT, RIGHT = ("7771000", "Left (qualifier value)"), ("24028007", "Right (qualifier value)")
+LBP = ("279039007", "Low back pain (finding)")
+
+
+def cancer_snomed_breast() -> Chart:
+    """A specific SNOMED CT cancer (not the general concept): Wells active cancer and the
+    cancer red flag (value set malignant-neoplasm, GPS FSN rule)."""
+    return (Chart("cancer-snomed-breast", "1968-05-19", "female", ("Helen", "Ward")).usual()
+            .condition(SCT, "254837009", "Malignant neoplasm of breast (disorder)", days=120,
+                       category="problem-list-item")
+            .condition(SCT, "78514002", "Thigh pain (finding)", days=3))
+
+
+def hip_fracture_snomed() -> Chart:
+    return (Chart("hip-fracture-snomed", "1941-08-02", "female", ("Mary", "Cole")).usual()
+            .condition(SCT, "5913000", "Fracture of neck of femur (disorder)", days=10)
+            .condition(SCT, "78514002", "Thigh pain (finding)", days=10))
+
+
+def saddle_numbness() -> Chart:
+    """Numbness recorded as a finding with a perineal bodySite: saddle anaesthesia."""
+    return (Chart("saddle-numbness", "1976-01-30", "male", ("Rob", "Fisher")).usual()
+            .condition(SCT, *LBP, days=5)
+            .condition(SCT, "44077006", "Numbness (finding)", days=1,
+                       site=[("38864007", "Perineal structure (body structure)")]))
+
+
+def bilateral_sciatica_laterality() -> Chart:
+    """SNOMED CT sciatica twice, sides in bodySite laterality qualifiers (no ICD side code)."""
+    return (Chart("bilateral-sciatica-laterality", "1981-10-10", "female", ("Ana", "Lopes"))
+            .usual()
+            .condition(SCT, "23056005", "Sciatica (disorder)", days=6, site=[LEFT])
+            .condition(SCT, "23056005", "Sciatica (disorder)", days=2, site=[RIGHT]))
+
+
+def provisional_dvt() -> Chart:
+    """A DVT entered as provisional is a suspicion: the Wells pathway runs."""
+    return (Chart("provisional-dvt", "1973-06-21", "male", ("Sam", "Reyes")).usual()
+            .condition(SCT, "404223003",
+                       "Deep venous thrombosis of lower extremity (disorder)", days=0.2,
+                       verification="provisional")
+            .condition(SCT, "449614009", "Swelling of lower limb (finding)", days=1)
+            .condition(SCT, "78514002", "Thigh pain (finding)", days=2))
+
+
+def old_active_dvt() -> Chart:
+    """A DVT from a year ago still 'active' on the problem list: a previous DVT for Wells."""
+    return (Chart("old-active-dvt", "1960-12-12", "female", ("Jo", "Baker")).usual()
+            .condition(ICD, "I82.412",
+                       "Acute embolism and thrombosis of left femoral vein", days=400,
+                       category="problem-list-item")
+            .condition(SCT, "449614009", "Swelling of lower limb (finding)", days=1)
+            .condition(SCT, "78514002", "Thigh pain (finding)", days=2))
+
+
+def infection_ivdu() -> Chart:
+    return (Chart("infection-ivdu", "1990-03-03", "male", ("Lee", "Grant")).usual()
+            .condition(SCT, "228388006", "Intravenous drug user (finding)", days=700,
+                       category="problem-list-item")
+            .condition(SCT, *LBP, days=6))
+
+
+def infection_immunosuppressed_crp() -> Chart:
+    return (Chart("infection-immunosuppressed-crp", "1958-11-11", "female",
+                  ("Ruth", "Adams")).usual()
+            .condition(ICD, "Z79.52", "Long term (current) use of systemic steroids",
+                       days=500, category="problem-list-item")
+            .condition(SCT, *LBP, days=8)
+            .lab("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", 48, "mg/L"))
+
+
+def bilateral_foot_drop() -> Chart:
+    return (Chart("bilateral-foot-drop", "1967-04-04", "male", ("Ian", "Moss")).usual()
+            .condition(ICD, "M21.371", "Foot drop, right foot", days=3)
+            .condition(ICD, "M21.372", "Foot drop, left foot", days=1)
+            .condition(SCT, *LBP, days=7))
+
+
+def osteoporosis_minor_fall() -> Chart:
+    return (Chart("osteoporosis-minor-fall", "1958-02-14", "female", ("Pat", "Lowe")).usual()
+            .condition(SCT, "64859006", "Osteoporosis (disorder)", days=1500,
+                       category="problem-list-item")
+            .condition(SCT, "1912002", "Fall (event)", days=4)
+            .condition(SCT, *LBP, days=4))
+
+
+def pregnancy_dvt() -> Chart:
+    """Pregnant (pregnancy status Observation), swollen leg, negative D-dimer: RCOG, not
+    the Wells and D-dimer pathway."""
+    return (Chart("pregnancy-dvt", "1994-07-07", "female", ("Maya", "Singh")).usual()
+            .coded("82810-3", "Pregnancy status", ("77386006", "Pregnant (finding)"), days=20)
+            .condition(SCT, "449614009", "Swelling of lower limb (finding)", days=1)
+            .condition(SCT, "78514002", "Thigh pain (finding)", days=2)
+            .lab(*DDIMER, 0.3, "ug/mL"))
+
+
+def teenager_thigh_pain() -> Chart:
+    return (Chart("teenager-thigh-pain", "2010-05-05", "male", ("Tom", "Hill")).usual()
+            .condition(SCT, "449614009", "Swelling of lower limb (finding)", days=1)
+            .condition(SCT, "78514002", "Thigh pain (finding)", days=2))
+
+
+def potassium_meq() -> Chart:
+    """Potassium in mEq/L (UCUM meq/L) is mmol/L for a monovalent ion; a D-dimer in a unit
+    that cannot be converted is skipped and named, not guessed."""
+    return (Chart("potassium-meq", "1952-09-09", "male", ("Vic", "Stone")).usual()
+            .condition(ICD, "R25.2", "Cramp and spasm", days=3)
+            .lab("2823-3", "Potassium [Moles/volume] in Serum or Plasma", 3.0, "mEq/L",
+                 ucum="meq/L")
+            .lab(*DDIMER, 1.2, "mmol/L"))
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[], Chart]]] = {
     "dvt-likely": ("Active breast cancer and a swollen leg: Wells 2, no D-dimer", dvt_likely),
     "dvt-likely-ddimer-positive": ("Knee replacement 3 weeks ago, swollen painful calf, "
@@ -370,6 +506,29 @@ SCENARIOS: dict[str, tuple[str, Callable[[], Chart]]] = {
     "pe-signs-without-leg-complaint": ("Breathlessness and haemoptysis, heart rate 108, no leg "
                                        "complaint: the PE card shows on its own",
                                        pe_signs_without_leg_complaint),
+    "cancer-snomed-breast": ("Breast cancer coded with a specific SNOMED CT concept",
+                             cancer_snomed_breast),
+    "hip-fracture-snomed": ("85-year-old with a SNOMED-coded fracture of the femoral neck",
+                            hip_fracture_snomed),
+    "saddle-numbness": ("Back pain and numbness recorded with a perineal body site",
+                        saddle_numbness),
+    "bilateral-sciatica-laterality": ("Sciatica coded twice, left and right in bodySite",
+                                      bilateral_sciatica_laterality),
+    "provisional-dvt": ("A provisional DVT (suspected) with a swollen leg", provisional_dvt),
+    "old-active-dvt": ("A femoral DVT from a year ago still active on the problem list, "
+                       "swollen leg now", old_active_dvt),
+    "infection-ivdu": ("Back pain in an intravenous drug user, no fever recorded",
+                       infection_ivdu),
+    "infection-immunosuppressed-crp": ("Back pain on long-term steroids with CRP 48",
+                                       infection_immunosuppressed_crp),
+    "bilateral-foot-drop": ("New foot drop on both sides with back pain", bilateral_foot_drop),
+    "osteoporosis-minor-fall": ("68-year-old with osteoporosis after a fall, back pain",
+                                osteoporosis_minor_fall),
+    "pregnancy-dvt": ("Pregnant, swollen leg, negative D-dimer", pregnancy_dvt),
+    "teenager-thigh-pain": ("16-year-old with a swollen leg and thigh pain",
+                            teenager_thigh_pain),
+    "potassium-meq": ("Cramp with potassium 3.0 mEq/L; a D-dimer sent in mmol/L",
+                      potassium_meq),
 }
 
 MALFORMED: dict[str, Any] = {

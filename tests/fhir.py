@@ -28,6 +28,13 @@ def coding(concept: str, system: str | None = None) -> dict[str, str]:
             if c.match == "prefix":
                 continue
             return {"system": content.systems[c.system], "code": c.code, "display": c.display}
+    wanted = content.systems.get(system or "", system)
+    for vs_id in content.concepts[concept].valuesets:
+        found = sorted(k for k in content.valuesets[vs_id].codes if wanted in (None, k[0]))
+        if found:
+            sys_, code = found[0]
+            return {"system": sys_, "code": code,
+                    "display": content.valuesets[vs_id].displays[(sys_, code)]}
     raise LookupError(f"{concept} has no exact {system or ''} coding")
 
 

@@ -21,7 +21,7 @@ UCUM_CHECKED = {  # units used by the rules, each a valid UCUM expression
     "ug/L", "ug/mL", "mg/L", "ng/mL", "mg/dL", "mmol/L", "U/L", "Cel", "[degF]", "/min",
     "{beats}/min", "%", "{score}", "1",
     "ug/mL{FEU}", "ng/mL{FEU}", "mg/L{FEU}", "ug/L{FEU}",
-    "ug/mL{DDU}", "ng/mL{DDU}", "mg/L{DDU}", "ug/L{DDU}",
+    "ug/mL{DDU}", "ng/mL{DDU}", "mg/L{DDU}", "ug/L{DDU}", "meq/L", "mm/h",
 }
 
 
@@ -126,6 +126,13 @@ LOINC_READ = {
     # two or more independent public FHIR implementation guides
     "48066-5": "Fibrin D-dimer DDU [Mass/volume] in Platelet poor plasma",
     "19123-9": "Magnesium [Mass/volume] in Serum or Plasma",
+    # npm hl7.fhir.uv.ips 2.0.0: StructureDefinition-Observation-pregnancy-status-uv-ips.json
+    # fixes Observation.code to 82810-3; its example Observation-pregnancy-status-example
+    # displays it "Pregnancy status"
+    "82810-3": "Pregnancy status",
+    # two independent LOINC table extracts (long name, short name "ESR Bld Qn Westrgrn",
+    # class HEM/BC); confirm on loinc.org before production
+    "4537-7": "Erythrocyte sedimentation rate by Westergren method",
 }
 
 

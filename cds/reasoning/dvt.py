@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from cds.content import Content, DdimerAssay, PathwayStep
+from cds.content import Content, DdimerAssay, PathwayStep, Population
 from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth, any_of
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import Measurement, PatientRecord, unit_words
@@ -35,6 +35,11 @@ class DvtResult:
     ddimer: DdimerResult
     diagnosed: Answer
     step: PathwayStep
+    # a population the pathway does not cover (pregnancy, under 18), with its evidence
+    population: Population | None = None
+    population_answer: Answer | None = None
+    # a DVT recorded as provisional, differential or unconfirmed: a suspicion, not a diagnosis
+    suspected: Answer | None = None
 
 
 def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
@@ -74,10 +79,25 @@ def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) 
     wells = evaluate_score(pathway.score, facts)
     ddimer = latest_ddimer(content, record)
     diagnosed = any_of([facts.fact(f) for f in pathway.diagnosed_when])
-    band = "diagnosed" if diagnosed.truth is Truth.MET else (
-        wells.band.id if wells.band else "indeterminate")
+    suspected = None
+    if not diagnosed.met:
+        anyhow = any_of([facts.fact(f.model_copy(update={"confirmed": False}))
+                         for f in pathway.diagnosed_when if f.confirmed])
+        suspected = anyhow if anyhow.met else None
+    population, population_answer = None, None
+    for candidate in pathway.populations:
+        answer = any_of([facts.fact(f) for f in candidate.when])
+        if answer.met:
+            population, population_answer = candidate, answer
+            break
+    if diagnosed.truth is Truth.MET:
+        band = "diagnosed"
+    elif population is not None:
+        band = population.id
+    else:
+        band = wells.band.id if wells.band else "indeterminate"
     step = next(
         s for s in pathway.steps
         if s.when_band == band and s.when_ddimer in (ddimer.state, "any")
     )
-    return DvtResult(wells, ddimer, diagnosed, step)
+    return DvtResult(wells, ddimer, diagnosed, step, population, population_answer, suspected)

@@ -144,9 +144,16 @@ class FactEvaluator:
             return undated_counts or lower is None
         return (lower is None or when >= lower) and when <= upper
 
+    def _old_enough(self, when: datetime | None, fact: Fact) -> bool:
+        """For `older_than_days`: a dated record at least that old (undated ones are not)."""
+        if fact.older_than_days is None:
+            return True
+        return when is not None and when <= self.record.as_of - timedelta(
+            days=fact.older_than_days)
+
     def _not_documented(self, concept_id: str, kind: str, what: str) -> Answer:
         concept = self.content.concepts[concept_id]
-        if not concept.codings:
+        if not (concept.codings or concept.valuesets or concept.qualified):
             return Answer(Truth.UNKNOWN, (), f"{concept.label}: no standard code, so never "
                                                "recorded in a computable way; ask or examine")
         if kind in self.record.missing:
@@ -160,20 +167,27 @@ class FactEvaluator:
         concept_id = fact.condition or ""
         findings: list[Finding] = self.record.findings.get(concept_id, [])
         wanted = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
+        if fact.confirmed:  # a provisional or differential diagnosis is a suspicion
+            findings = [f for f in findings if not f.tentative or f.status == "refuted"]
         positive = [
             f for f in findings
             if f.status in wanted[fact.status] and self._in_window(f.when, fact, True)
+            and self._old_enough(f.when, fact)
         ]
         if positive:
             return Answer(Truth.MET, tuple(Evidence(f.reference, f.text) for f in positive))
         refuted = [f for f in findings if f.status == "refuted" and self._in_window(
-            f.when, fact, True)]
+            f.when, fact, True) and self._old_enough(f.when, fact)]
         if refuted:
             return Answer(Truth.NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
                           "recorded as absent or refuted")
         window = f" in the last {fact.within_days} days" if fact.within_days else ""
         state = {"active": "", "history": "past ", "any": ""}[fact.status]
         older = [f for f in findings if f.status in wanted[fact.status]]
+        if older and fact.older_than_days is not None:
+            return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: "
+                                               f"recorded within {fact.older_than_days} days "
+                                               "(current, not history)")
         if older:
             return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: only "
                                                f"{state}records older than {fact.within_days} "
@@ -248,7 +262,11 @@ class FactEvaluator:
             return Answer(Truth.UNKNOWN, (), "age unknown (no Patient.birthDate)")
         reference = self.record.patient_reference or f"Patient/{self.record.patient_id}"
         evidence = (Evidence(reference, f"age {age}"),)
-        if age >= (fact.age_at_least or 0):
+        if fact.age_below is not None:
+            holds = age < fact.age_below
+        else:
+            holds = age >= (fact.age_at_least or 0)
+        if holds:
             return Answer(Truth.MET, evidence)
         return Answer(Truth.NOT_MET, evidence, f"age {age}")
 

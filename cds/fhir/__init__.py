@@ -1,0 +1,1 @@
+"""FHIR-side helpers: value sets (and, as the engine grows, the record readers)."""
