@@ -7,6 +7,7 @@ exactly the cards an EHR would.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ SERVICES = {
     "thigh-pain-encounter": "encounter-start",
 }
 
+
+_RESOURCE_REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]+: ")
 
 class UnknownService(LookupError):
     pass
@@ -102,7 +105,8 @@ class ThighPainService:
         gaps = [f"{kind}: {why}" for kind, why in data.missing.items()]
         gaps += data.notes
         if record.skipped:
-            shown = record.skipped[:5]
+            # in words on the cards (the references are in replay's skipped notes)
+            shown = [_RESOURCE_REF.sub("", note, count=1) for note in record.skipped[:5]]
             more = len(record.skipped) - len(shown)
             gaps.append("skipped " + "; ".join(shown) + (f"; and {more} more" if more else ""))
         ctx = CardContext(str(request.hookInstance), request.context.patientId,
