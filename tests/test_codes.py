@@ -155,3 +155,12 @@ def test_units_are_checked_ucum():
         for unit in [concept.get("unit"), *concept.get("units", [])]:
             if unit is not None:
                 assert unit in UCUM_CHECKED, f"concept {cid}: unit {unit!r}"
+
+
+def test_coded_answers_of_yes_no_observations_are_in_the_gps():
+    """present_values / absent_values (e.g. pregnancy status answers) are SNOMED CT codes."""
+    gps = None
+    for cid, concept in _load("concepts.toml")["concepts"].items():
+        for code in [*concept.get("present_values", []), *concept.get("absent_values", [])]:
+            gps = gps or _gps()
+            assert code in gps, f"concept {cid}: answer {code} not in the GPS"
