@@ -182,8 +182,13 @@ def _site_words(body_sites: Any) -> str:
                 (c.get("display") for c in site.get("coding") or () if isinstance(c, dict)
                  and isinstance(c.get("display"), str)), None)
             if isinstance(text, str):
-                words.append(text)
-    return f" at {', '.join(words)}" if words else ""
+                words.append(clinical_text(text))
+    sides = [w.lower() for w in words if w.lower() in _SIDES]
+    places = [w for w in words if w.lower() not in _SIDES]
+    return (f" at {', '.join(places)}" if places else "") + "".join(f", {w}" for w in sides)
+
+
+_SIDES = {"left", "right", "right and left", "bilateral"}
 
 
 def _day(moment: datetime | None) -> str:
