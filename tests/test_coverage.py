@@ -220,3 +220,10 @@ def test_a_unit_that_cannot_be_converted_is_skipped_and_named(assessment_of):
     a = assessment_of(ddimer)
     assert not a.record.measurements.get("ddimer_feu")
     assert any("dd-bad" in s and "cannot convert" in s for s in a.record.skipped)
+
+
+def test_acute_retention_of_urine_is_a_cauda_equina_flag(assessment_of):
+    """GIRFT suspected CES: new difficulty passing urine. 236648008 Acute retention of urine
+    (disorder) [GPS], in the urinary-retention value set."""
+    a = assessment_of(condition(code=_code(SCT, "236648008"), onset_days=1))
+    assert "urinary" in _met(a, "cauda_equina")
