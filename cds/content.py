@@ -98,6 +98,9 @@ class Fact(Strict):
     # only records older than this: an old diagnosis still active on a problem list is
     # history for the scores that count history
     older_than_days: int | None = None
+    # a record that ended (abatementDateTime) in the last N days: a pregnancy that ended at
+    # birth 3 weeks ago means the puerperium
+    ended_within_days: int | None = None
     # only confirmed records: provisional, differential and unconfirmed ones are suspicions
     confirmed: bool = False
     above: float | None = None

@@ -50,6 +50,7 @@ class Finding:
     when: datetime | None = None
     tentative: bool = False
     recorded: datetime | None = None  # when it was written down (Condition.recordedDate)
+    ended: datetime | None = None  # Condition.abatementDateTime (a pregnancy ended at birth)
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,8 @@ class RecordBuilder:
             kind = self.content.concepts[concept].kind
             if kind == "condition":
                 record.findings[concept].append(
-                    Finding(concept, status, ref, text, when, tentative, recorded)
+                    Finding(concept, status, ref, text, when, tentative, recorded,
+                            _aware(condition.abatementDateTime))
                 )
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:

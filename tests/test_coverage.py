@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cds.reasoning.facts import Truth
-from tests.fhir import condition, observation, patient
+from tests.fhir import ago, condition, observation, patient
 
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -184,6 +184,12 @@ def test_pregnancy_takes_dvt_out_of_the_wells_pathway(assessment_of):
     assert postpartum.dvt.step.when_band == "pregnancy"
     long_ago = assessment_of(condition(code=_code(SCT, "86569001"), onset_days=200))
     assert long_ago.dvt.step.when_band != "pregnancy"
+    # a pregnancy Condition resolved at birth 3 weeks ago (as Synthea records it): puerperium
+    born = condition(code=_code(SCT, "72892002"), clinical="resolved", onset_days=280)
+    born["abatementDateTime"] = ago(21)
+    assert assessment_of(born).dvt.step.when_band == "pregnancy"
+    born["abatementDateTime"] = ago(90)
+    assert assessment_of(born).dvt.step.when_band != "pregnancy"
 
 
 def test_under_18s_are_not_scored_as_adults(assessment_of):

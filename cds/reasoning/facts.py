@@ -151,6 +151,16 @@ class FactEvaluator:
         return when is not None and when <= self.record.as_of - timedelta(
             days=fact.older_than_days)
 
+    def _ended_recently(self, finding: Finding, fact: Fact) -> bool:
+        """For `ended_within_days`: ended (abatementDateTime) in that window, not later
+        than now."""
+        if fact.ended_within_days is None:
+            return True
+        ended = finding.ended
+        return ended is not None and (
+            self.record.as_of - timedelta(days=fact.ended_within_days) <= ended
+            <= self.record.as_of + _FUTURE_SLACK)
+
     def _not_documented(self, concept_id: str, kind: str, what: str) -> Answer:
         concept = self.content.concepts[concept_id]
         if not (concept.codings or concept.valuesets or concept.qualified):
@@ -172,7 +182,7 @@ class FactEvaluator:
         positive = [
             f for f in findings
             if f.status in wanted[fact.status] and self._in_window(f.when, fact, True)
-            and self._old_enough(f.when, fact)
+            and self._old_enough(f.when, fact) and self._ended_recently(f, fact)
         ]
         if positive:
             return Answer(Truth.MET, tuple(Evidence(f.reference, f.text) for f in positive))
@@ -184,6 +194,10 @@ class FactEvaluator:
         window = f" in the last {fact.within_days} days" if fact.within_days else ""
         state = {"active": "", "history": "past ", "any": ""}[fact.status]
         older = [f for f in findings if f.status in wanted[fact.status]]
+        if older and fact.ended_within_days is not None:
+            return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: "
+                                               "did not end in the last "
+                                               f"{fact.ended_within_days} days")
         if older and fact.older_than_days is not None:
             return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: "
                                                f"recorded within {fact.older_than_days} days "
