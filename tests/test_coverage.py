@@ -233,3 +233,10 @@ def test_acute_retention_of_urine_is_a_cauda_equina_flag(assessment_of):
     (disorder) [GPS], in the urinary-retention value set."""
     a = assessment_of(condition(code=_code(SCT, "236648008"), onset_days=1))
     assert "urinary" in _met(a, "cauda_equina")
+
+
+def test_an_old_active_dvt_raises_a_pe_card_as_a_previous_dvt_would(assessment_of):
+    """NICE NG158 / Wells PE: previous DVT or PE; the PE card is raised with a risk of DVT."""
+    a = assessment_of(condition("dvt", onset_days=365), condition("dyspnea", onset_days=0.2))
+    pe = _family(a, "pulmonary_embolism")
+    assert pe.fired and pe.indicator == "critical"
