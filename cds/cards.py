@@ -378,8 +378,11 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> l
               for n, r in enumerate(assessment.red_flags) if r.shown(presentation.present)]
     if presenting:
         dvt_applies = presentation.leg or ctx.always
+        # an incomplete Wells score without a D-dimer is a checklist item, unless a DVT is
+        # already suspected on the chart: then it keeps a card of its own
         wells_open = (dvt_applies and assessment.dvt.step.when_band == "indeterminate"
-                      and assessment.dvt.ddimer.state == "none")
+                      and assessment.dvt.ddimer.state == "none"
+                      and assessment.dvt.suspected is None)
         if dvt_applies and not wells_open:
             drafts.append(_dvt_draft(assessment, content, 50))
         shown = {d.key.removeprefix("red-flag/") for d in drafts}
