@@ -9,6 +9,7 @@ service, timings and card counts, never patient data or tokens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds import __version__
+from cds.api_access import annotate
+from cds.api_docs import new_app
+from cds.api_metrics import observe_feedback, observe_hook
+from cds.api_ops import install_operations
 from cds.auth import (
     AuthError,
     JwtVerifier,
@@ -43,11 +48,14 @@ class ApiError(Exception):
         self.message = message
 
 
-def _error(status: int, message: str, details: list[Any] | None = None) -> JSONResponse:
+def _error(status: int, message: str, details: list[Any] | None = None,
+           headers: Mapping[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details
-    return JSONResponse(status_code=status, content=body)
+    if status == 401:  # RFC 6750: say which scheme the client must use
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="cds-services"'}
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def _validation_details(exc: RequestValidationError) -> list[str]:
@@ -56,6 +64,12 @@ def _validation_details(exc: RequestValidationError) -> list[str]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         out.append(f"{where or 'body'}: {err.get('msg')}")
     return out
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))
 
 
 class BodyLimit:
@@ -113,7 +127,8 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     if verifier is None:
         log.warning("DEVELOPMENT MODE: no trusted issuers configured, requests are NOT "
                     "authenticated. Set CDS_TRUST_FILE before connecting a real EHR.")
-    app = FastAPI(
+    app = new_app(
+        settings.docs,
         title="Posterior thigh pain CDS service",
         version=__version__,
         description="CDS Hooks 2.0 service: red flags and likely causes of posterior thigh pain.",
@@ -127,6 +142,7 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    install_operations(app, store)
 
     def caller(request: Request) -> TrustedIssuer | None:
         """The trusted issuer of the request's JWT (None in development mode)."""
@@ -143,15 +159,19 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
             raise ApiError(401, "unauthorized") from exc
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and not _is_json(content_type):
+            return _error(400, "Content-Type must be application/json, not "
+                               f"{content_type or 'missing'!r}", details)
         if any("JSON decode error" in d or "json_invalid" in d for d in details):
             return _error(400, "malformed JSON", details)
         return _error(400, "request does not follow the CDS Hooks 2.0 specification", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -165,8 +185,9 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     @app.post("/cds-services/{service_id}", response_model=HookResponse,
               response_model_exclude_none=True, tags=["CDS Hooks"],
               responses={400: {}, 401: {}, 404: {}, 412: {}, 413: {}})
-    def call_service(service_id: str, hook_request: HookRequest,
+    def call_service(service_id: str, hook_request: HookRequest, request: Request,
                      issuer: TrustedIssuer | None = Depends(caller)) -> HookResponse:
+        annotate(request, request_id=str(hook_request.hookInstance), service=service_id)
         try:
             response, stats = service.call(
                 service_id, hook_request, as_of=as_of,
@@ -178,22 +199,21 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         except PreconditionFailed as exc:
             raise ApiError(412, str(exc)) from exc
         store.record_issued(service_id, response.cards)
-        log.info(
-            "hook service=%s hookInstance=%s cards=%d %s fetched=%s missing=%s skipped=%d "
-            "ms=%.1f",
-            service_id, hook_request.hookInstance, stats.cards, stats.by_indicator,
-            stats.fetched, stats.missing, stats.skipped, stats.millis,
-        )
+        observe_hook(response.cards, stats)
+        annotate(request, cards=stats.cards, by_indicator=stats.by_indicator,
+                 fetched=len(stats.fetched), missing=stats.missing, skipped=stats.skipped,
+                 pipeline_ms=round(stats.millis, 1))
         return response
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
               responses={400: {}, 401: {}, 404: {}})
-    def feedback(service_id: str, body: FeedbackRequest,
+    def feedback(service_id: str, body: FeedbackRequest, request: Request,
                  _: TrustedIssuer | None = Depends(caller)) -> dict[str, int]:
         if service_id not in service.discovery_ids():
             raise ApiError(404, f"no CDS service with id {service_id!r}")
         new = store.add(service_id, body.feedback)
-        log.info("feedback service=%s items=%d new=%d", service_id, len(body.feedback), new)
+        observe_feedback(body.feedback, new)
+        annotate(request, service=service_id, feedback=len(body.feedback), new=new)
         return {"received": len(body.feedback), "new": new}
 
     @app.get("/health", tags=["operations"])

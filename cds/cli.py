@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,8 +12,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-
-from cds.replay import ReplayError, ReplayOptions, replay_paths
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Posterior thigh pain CDS Hooks service.")
@@ -34,36 +32,48 @@ def _parse_as_of(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(hour=moment.hour or 12, tzinfo=UTC)
 
 
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 2: how every misconfiguration is reported."""
+    sys.stderr.write(f"cds: error: {message}\n")
+    raise typer.Exit(2)
+
+
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
-    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
-    trust_file: Annotated[Path | None, typer.Option(
-        help="trusted CDS clients (TOML/JSON); without it: development mode, no auth")] = None,
+    host: Annotated[str | None, typer.Option(help="interface to listen on [CDS_HOST]")] = None,
+    port: Annotated[str | None, typer.Option(help="TCP port [CDS_PORT]")] = None,
+    workers: Annotated[str | None, typer.Option(
+        help="worker processes [CDS_WORKERS]")] = None,
+    log_level: Annotated[str | None, typer.Option(
+        help="debug, info, warning, error [CDS_LOG_LEVEL]")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help="text or json [CDS_LOG_FORMAT]")] = None,
+    trust_file: Annotated[str | None, typer.Option(
+        help="trusted CDS clients (TOML/JSON); without it: development mode, no auth "
+             "[CDS_TRUST_FILE]")] = None,
 ) -> None:
     """Run the CDS Hooks service (discovery at /cds-services)."""
-    import os
+    from cds.config import ConfigError, env_name, load_settings, setting_label
+    from cds.preflight import preflight
+    from cds.server import bind, run
 
-    import uvicorn
+    overrides = {"host": host, "port": port, "workers": workers, "log_level": log_level,
+                 "log_format": log_format, "trust_file": trust_file}
+    try:
+        settings = load_settings(overrides)
 
-    if trust_file is not None:
-        if not trust_file.exists():
-            raise typer.BadParameter(f"no such file: {trust_file}")
-        os.environ["CDS_TRUST_FILE"] = str(trust_file)  # read by every worker
-    from cds.config import get_settings
+        def label(field: str) -> str:
+            return setting_label(field, overrides)
 
-    settings = get_settings()
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
-                                                        "%(message)s")
-    uvicorn.run(
-        "cds.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level=log_level,
-    )
+        preflight(settings, label)
+        sock = bind(settings.host, settings.port, label)
+    except ConfigError as exc:
+        _fail(str(exc))
+    # every worker reads its settings from the environment: hand the options on
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[env_name(name)] = str(getattr(settings, name))
+    run(settings, sock)
 
 
 @app.command()
@@ -87,6 +97,8 @@ def replay(
     jwt_kid: Annotated[str | None, typer.Option(help="kid of the signing key")] = None,
 ) -> None:
     """Replay FHIR bundles or hook requests and print the cards."""
+    from cds.replay import ReplayError, ReplayOptions, replay_paths  # the whole engine: lazily
+
     if url and as_of:
         errors.print("[red]error:[/red] --as-of works in process only: a running service "
                      "always evaluates as of its own clock")
