@@ -126,6 +126,7 @@ def words_report(
                                               "this date, or 'last-visit'")] = None,
 ) -> None:
     """How much the service says: cards and characters per chart, charts with no cards."""
+    from cds.replay import ReplayError, ReplayOptions
     from cds.report import report
 
     options = ReplayOptions(as_of=_parse_as_of(as_of), as_of_last_visit=as_of == LAST_VISIT)

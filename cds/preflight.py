@@ -11,14 +11,15 @@ import json
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
 from pydantic import ValidationError
 
-from cds.auth import TrustConfig, load_trust
 from cds.config import ConfigError, Settings, env_name, redact_url
+
+if TYPE_CHECKING:
+    from cds.auth import TrustConfig
 
 
 def _trust_problem(exc: Exception) -> str:
@@ -68,6 +69,8 @@ def _issuer_problems(trust: TrustConfig) -> list[str]:
 
 
 def _jwks_file_problem(path: Path) -> str | None:
+    import jwt
+
     try:
         data: Any = json.loads(path.read_text())
         keys = jwt.PyJWKSet.from_dict(data).keys
@@ -87,6 +90,8 @@ def check_trust_file(path: str | None, label: str = "CDS_TRUST_FILE") -> None:
     if not path:
         return
     where = f"{label}={path}"
+    from cds.auth import load_trust  # JWT and crypto libraries: only when there is a file
+
     try:
         trust = load_trust(path)
     except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
