@@ -141,10 +141,18 @@ def feedback_report(
     """Acceptance and override rates per card type."""
     from rich.table import Table
 
-    from cds.config import get_settings
+    from cds.config import ConfigError, load_settings, redact_url
     from cds.feedback import open_store
 
-    store = open_store(database_url or get_settings().database_url)
+    try:
+        url = database_url or load_settings().database_url
+    except ConfigError as exc:
+        _fail(str(exc))
+    file = url.split(":///", 1)[1] if url.startswith("sqlite:///") else None
+    if file and not Path(file).is_file():  # never create an empty store just to report on it
+        _fail(f"{redact_url(url)}: no feedback database there (run from the folder "
+              "`cds serve` ran in, or give --database-url / CDS_DATABASE_URL)")
+    store = open_store(url)
     rows: list[dict[str, Any]] = store.report()
     if as_json:
         json.dump(rows, sys.stdout, indent=2)

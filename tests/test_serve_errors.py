@@ -149,3 +149,10 @@ def test_cds_serve_reports_misconfiguration_in_one_line(tmp_path: Path, monkeypa
             monkeypatch.setenv(name, value)
     result = CliRunner().invoke(cli, ["serve", *args])
     check_one_line(result.exit_code, result.output, words)
+
+
+def test_feedback_report_on_a_missing_database_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "elsewhere" / "cds-feedback.sqlite3"
+    result = CliRunner().invoke(cli, ["feedback", "--database-url", f"sqlite:///{missing}"])
+    check_one_line(result.exit_code, result.output, ["no feedback database there"])
+    assert not missing.exists() and not missing.parent.exists()
