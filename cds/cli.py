@@ -97,7 +97,7 @@ def replay(
     jwt_kid: Annotated[str | None, typer.Option(help="kid of the signing key")] = None,
 ) -> None:
     """Replay FHIR bundles or hook requests and print the cards."""
-    from cds.replay import ReplayError, ReplayOptions, replay_paths  # the whole engine: lazily
+    from cds.replay import ReplayOptions, replay_paths  # the whole engine: lazily
 
     if url and as_of:
         errors.print("[red]error:[/red] --as-of works in process only: a running service "
@@ -111,6 +111,8 @@ def replay(
 
 def _exit_with(run: Callable[[], int]) -> NoReturn:
     """Exit with what `run` returns; 2 with one line when there was nothing to replay."""
+    from cds.replay import ReplayError
+
     try:
         code = run()
     except ReplayError as exc:
@@ -126,7 +128,7 @@ def words_report(
                                               "this date, or 'last-visit'")] = None,
 ) -> None:
     """How much the service says: cards and characters per chart, charts with no cards."""
-    from cds.replay import ReplayError, ReplayOptions
+    from cds.replay import ReplayOptions
     from cds.report import report
 
     options = ReplayOptions(as_of=_parse_as_of(as_of), as_of_last_visit=as_of == LAST_VISIT)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
                                  "of the Wells SMART app (/smart/launch.html)")
     docs: bool = Field(default=True, description="serve /docs, /redoc and /openapi.json")
     cards_dir: str | None = Field(default=None, description="another copy of the clinical content")
+    examples_dir: str | None = Field(default=None, description="the scenarios the card view "
+                                     "lists (a folder with bundles/)")
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
