@@ -139,3 +139,11 @@ def has_compose() -> bool:
 def test_docker_compose_accepts_the_file() -> None:
     subprocess.run(["docker", "compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"],
                    check=True, timeout=60)
+
+
+def test_readme_documents_every_setting_and_endpoint() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = set(re.findall(r"^\| `(CDS_[A-Z_]+)` \|", readme, flags=re.M))
+    assert rows == known_variables()
+    for path in ("/cds-services", "/health/live", "/health/ready", "/metrics", "/docs"):
+        assert f"`GET {path}" in readme or f"`POST {path}" in readme, path
