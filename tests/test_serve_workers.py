@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -148,3 +149,17 @@ def test_feedback_outcomes_are_counted(server: Server) -> None:
     text = server.call("GET", "/metrics").text
     assert sample(text, "cds_feedback_total", outcome="accepted") == 2
     assert sample(text, "cds_feedback_resubmitted_total") == 2
+
+
+def test_the_shared_socket_answers_small_requests_without_delay() -> None:
+    """Workers accept on the socket `cds serve` binds: it must say TCP (asyncio then sets
+    TCP_NODELAY per connection) and carry TCP_NODELAY itself, or every small response
+    waits for a delayed ACK (about 40 ms a request with uvicorn's own socket)."""
+    from cds.server import bind
+
+    with bind("127.0.0.1", 0) as listener, socket.create_connection(
+            listener.getsockname()[:2]):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert listener.proto == socket.IPPROTO_TCP
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
