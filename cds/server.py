@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
@@ -95,8 +96,23 @@ def run(settings: Settings, sock: socket.socket) -> None:
     logging.getLogger("cds.server").info(
         "listening on http://%s:%d with %d worker(s)", shown, port, settings.workers,
         extra={"workers": settings.workers, "port": port})
-    with metrics_dir():
-        if settings.workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
-        else:
-            uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn ends a single-process server by raising the SIGTERM it caught once it has shut
+    # down; as an exception it still lets the metrics folder be removed, then it is re-raised
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        with metrics_dir():
+            if settings.workers > 1:
+                Multiprocess(config, sockets=[sock]).run()
+            else:
+                uvicorn.Server(config).run(sockets=[sock])
+    except _Stopped:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Stopped(Exception):
+    """SIGTERM, turned into an exception so that clean-up runs."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped

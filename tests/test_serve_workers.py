@@ -57,7 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "PROMETHEUS"))}
     env |= {"CDS_DATABASE_URL": f"sqlite:///{tmp}/feedback.sqlite3", "CDS_LOG_FORMAT": "json",
-            "CDS_LOG_LEVEL": "debug"}
+            "CDS_LOG_LEVEL": "debug", "TMPDIR": str(tmp)}
     log = tmp / "server.log"
     with log.open("w") as sink:
         proc = subprocess.Popen([CDS, "serve", "--port", str(port), "--workers", "2"],
@@ -77,6 +77,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # the workers' shared metrics folder goes when the service stops
+    assert not list(tmp.glob("cds-metrics-*"))
 
 
 def hook_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
