@@ -129,9 +129,24 @@ def check_database(url: str, label: str = "CDS_DATABASE_URL") -> None:
         close()
 
 
+def check_cards(path: str | None, label: str = "CDS_CARDS_DIR") -> None:
+    """Another copy of the clinical content loads and passes its own cross-checks."""
+    if not path:
+        return  # the copy shipped in the package is checked by the test suite
+    from cds.content import load_content
+
+    try:
+        load_content(Path(path))
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:300] or exc.__class__.__name__
+        raise ConfigError(f"{label}={path}: the clinical content does not load: "
+                          f"{first}") from None
+
+
 def preflight(settings: Settings, label: Callable[[str], str] = env_name) -> None:
     """Everything a worker would need, checked once, before the port is opened.
 
     `label` names a setting the way the person gave it (see config.setting_label)."""
+    check_cards(settings.cards_dir, label("cards_dir"))
     check_trust_file(settings.trust_file, label("trust_file"))
     check_database(settings.database_url, label("database_url"))

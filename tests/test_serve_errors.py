@@ -62,7 +62,11 @@ def subprocess_cases(tmp: Path, busy_port: int) -> dict[str, Case]:
 def in_process_cases(tmp: Path) -> dict[str, Case]:
     trust = trust_files(tmp)
     (tmp / "a-file").write_text("")
+    (tmp / "cards").mkdir()
+    (tmp / "cards" / "concepts.toml").write_text("[systems]\nsnomed = 'http://snomed.info/sct'\n")
     return {
+        "cards-incomplete": ([], {"CDS_CARDS_DIR": str(tmp / "cards")},
+                             ["CDS_CARDS_DIR", "does not load"]),
         "log-level-option": (["--log-level", "chatty"], {}, ["--log-level", "'warning'"]),
         "log-format": ([], {"CDS_LOG_FORMAT": "xml"}, ["CDS_LOG_FORMAT", "'json'"]),
         "body-limit": ([], {"CDS_MAX_BODY_BYTES": "lots"}, ["CDS_MAX_BODY_BYTES", "integer"]),
@@ -90,6 +94,7 @@ SUBPROCESS_NAMES = [
     "database-unreachable", "port-in-use"]
 IN_PROCESS_NAMES = [
     "log-level-option", "log-format", "body-limit", "docs-not-bool", "cards-dir",
+    "cards-incomplete",
     "database-scheme", "database-folder-is-a-file", "trust-file-missing", "trust-json-syntax",
     "trust-unknown-key", "trust-jwks-file-missing"]
 
