@@ -54,7 +54,10 @@ class AccessLog:
             status = 500
             raise
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            try:
+                self._record(scope, status, time.perf_counter() - started)
+            except Exception:  # the answer has gone out; never turn it into an error
+                log.exception("access log failed")
 
     @staticmethod
     def _record(scope: Scope, status: int, seconds: float) -> None:

@@ -11,8 +11,11 @@ card families the `cardType` of the clinical content. Nothing from a patient is 
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,6 +32,22 @@ from cds.hooks import Card, Feedback
 from cds.service import SERVICES, CallStats
 
 EXTENSION_KEY = "thigh-pain-cds"
+log = logging.getLogger("cds.metrics")
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def never_fails(observe: F) -> F:
+    """Bookkeeping never fails a clinical answer: a metric that cannot be written (say, the
+    multiprocess folder's disk is full) is logged and skipped."""
+
+    @functools.wraps(observe)
+    def safe(*args: Any, **kwargs: Any) -> None:
+        try:
+            observe(*args, **kwargs)
+        except Exception as exc:
+            log.warning("metrics not recorded: %s: %s", exc.__class__.__name__, exc)
+
+    return safe  # type: ignore[return-value]
 
 REQUESTS = Counter("cds_requests", "HTTP requests answered, by endpoint, service and status",
                    ["endpoint", "service", "status"])
@@ -51,6 +70,7 @@ def service_label(service_id: str | None) -> str:
     return service_id if service_id in SERVICES else "unknown"
 
 
+@never_fails
 def observe_request(endpoint: str, service_id: str | None, status: int,
                     seconds: float) -> None:
     service = service_label(service_id)
@@ -58,6 +78,7 @@ def observe_request(endpoint: str, service_id: str | None, status: int,
     LATENCY.labels(endpoint, service).observe(seconds)
 
 
+@never_fails
 def observe_hook(cards: Iterable[Card], stats: CallStats) -> None:
     for card in cards:
         family = (card.extension or {}).get(EXTENSION_KEY, {}).get("cardType", "unknown")
@@ -68,6 +89,7 @@ def observe_hook(cards: Iterable[Card], stats: CallStats) -> None:
         FETCHES.labels("missing").inc(len(stats.missing))
 
 
+@never_fails
 def observe_feedback(items: Sequence[Feedback], new: int) -> None:
     """`new` of the items were stored; the others had been received before."""
     for item in items:

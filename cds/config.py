@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -75,6 +76,27 @@ class Settings(BaseSettings):
                              "postgresql://user:password@host:5432/database")
         if value.startswith("sqlite://") and value.removeprefix("sqlite:///").strip() == "":
             raise ValueError("sqlite:/// needs a file path")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname
+                                  or parts.path not in ("", "/")):
+                raise ValueError(f"{origin!r} is not an origin: use \"*\" or scheme://host"
+                                 "[:port], such as https://sandbox.cds-hooks.org")
+        return [origin.rstrip("/") for origin in value]
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("use the http(s) URL EHRs reach the service at, such as "
+                                 "https://cds.hospital.example/thigh")
         return value
 
     @field_validator("cards_dir")

@@ -133,3 +133,20 @@ def test_metrics_count_requests_cards_and_feedback(client: TestClient) -> None:
 def test_unknown_service_ids_do_not_become_metric_labels(client: TestClient) -> None:
     client.post("/cds-services/attacker-chosen-name", json=hook_request())
     assert "attacker-chosen-name" not in client.get("/metrics").text
+
+
+class FullDisk:
+    def labels(self, *_: str) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_metrics_that_cannot_be_written_never_fail_a_hook_call(client: TestClient,
+                                                              monkeypatch, caplog) -> None:
+    import cds.api_metrics
+
+    monkeypatch.setattr(cds.api_metrics, "CARDS", FullDisk())
+    monkeypatch.setattr(cds.api_metrics, "REQUESTS", FullDisk())
+    reply = client.post("/cds-services/thigh-pain",
+                        json=hook_request(condition("urinary_retention")))
+    assert reply.status_code == 200 and reply.json()["cards"]
+    assert "metrics not recorded" in caplog.text

@@ -71,6 +71,10 @@ def in_process_cases(tmp: Path) -> dict[str, Case]:
         "log-format": ([], {"CDS_LOG_FORMAT": "xml"}, ["CDS_LOG_FORMAT", "'json'"]),
         "body-limit": ([], {"CDS_MAX_BODY_BYTES": "lots"}, ["CDS_MAX_BODY_BYTES", "integer"]),
         "docs-not-bool": ([], {"CDS_DOCS": "perhaps"}, ["CDS_DOCS", "boolean"]),
+        "cors-not-an-origin": ([], {"CDS_CORS_ORIGINS": '["ehr.example"]'},
+                               ["CDS_CORS_ORIGINS", "'ehr.example' is not an origin"]),
+        "public-url": ([], {"CDS_PUBLIC_URL": "cds.hospital.example"},
+                       ["CDS_PUBLIC_URL", "http(s) URL"]),
         "cards-dir": ([], {"CDS_CARDS_DIR": "/nonexistent"}, ["CDS_CARDS_DIR", "concepts"]),
         "database-scheme": ([], {"CDS_DATABASE_URL": "mysql://db/cds"},
                             ["CDS_DATABASE_URL", "postgresql://"]),
@@ -93,7 +97,8 @@ SUBPROCESS_NAMES = [
     "cors-not-json", "typo-in-a-name", "trust-toml-syntax", "trust-issuer-without-keys",
     "database-unreachable", "port-in-use"]
 IN_PROCESS_NAMES = [
-    "log-level-option", "log-format", "body-limit", "docs-not-bool", "cards-dir",
+    "log-level-option", "log-format", "body-limit", "docs-not-bool", "cors-not-an-origin",
+    "public-url", "cards-dir",
     "cards-incomplete",
     "database-scheme", "database-folder-is-a-file", "trust-file-missing", "trust-json-syntax",
     "trust-unknown-key", "trust-jwks-file-missing"]
