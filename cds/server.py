@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 
@@ -81,6 +82,7 @@ def metrics_dir() -> Iterator[str]:
 def run(settings: Settings, sock: socket.socket) -> None:
     """Serve on an already bound socket with settings.workers processes."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
@@ -94,7 +96,7 @@ def run(settings: Settings, sock: socket.socket) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     logging.getLogger("cds.server").info(
-        "listening on http://%s:%d with %d worker(s)", shown, port, settings.workers,
+        "bound http://%s:%d; starting %d worker(s)", shown, port, settings.workers,
         extra={"workers": settings.workers, "port": port})
     # uvicorn ends a single-process server by raising the SIGTERM it caught once it has shut
     # down; as an exception it still lets the metrics folder be removed, then it is re-raised
@@ -102,12 +104,19 @@ def run(settings: Settings, sock: socket.socket) -> None:
     try:
         with metrics_dir():
             if settings.workers > 1:
-                Multiprocess(config, sockets=[sock]).run()
+                supervisor = Multiprocess(config, sockets=[sock])
+                supervisor.run()
+                failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
             else:
-                uvicorn.Server(config).run(sockets=[sock])
+                server = uvicorn.Server(config)
+                server.run(sockets=[sock])
+                failed = not server.started
     except _Stopped:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)
+    else:
+        if failed:  # a worker could not start (its error is in the log): not a clean exit
+            sys.exit(STARTUP_FAILURE)
 
 
 class _Stopped(Exception):
