@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -98,16 +99,24 @@ def sample(text: str, name: str, **labels: str) -> float:
 def test_metrics_count_hook_calls_made_to_either_worker(server: Server) -> None:
     made: list[dict[str, Any]] = []
     cards = 0
-    for _ in range(40):  # until both workers have answered a hook call (bounded)
+
+    def one_call() -> int:
         request = hook_request(condition("urinary_retention", onset_days=1))
         reply = server.call("POST", "/cds-services/thigh-pain", json=request)
         assert reply.status_code == 200, reply.text
         made.append(request)
-        cards += len(reply.json()["cards"])
-        if len({r["pid"] for r in hook_lines(server.records())}) == 2:
-            break
+        return len(reply.json()["cards"])
+
+    # a few calls at once on new connections, until both workers have answered (bounded)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(15):
+            cards += sum(pool.map(lambda _: one_call(), range(4)))
+            if len({r["pid"] for r in hook_lines(server.records())}) == 2:
+                break
     pids = {r["pid"] for r in hook_lines(server.records())}
     assert len(pids) == 2, f"all {len(made)} calls went to one worker"
+    for request in made:  # each call is logged (and counted) just after its answer went out
+        server.wait_for(request_id=request["hookInstance"])
     scrapes = [server.call("GET", "/metrics").text for _ in range(6)]
     for text in scrapes:  # whichever worker answered the scrape
         assert sample(text, "cds_requests_total", endpoint=HOOK_ENDPOINT,
