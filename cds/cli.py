@@ -40,15 +40,18 @@ def _fail(message: str) -> NoReturn:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="interface to listen on [CDS_HOST]")] = None,
-    port: Annotated[str | None, typer.Option(help="TCP port [CDS_PORT]")] = None,
+    # plain strings: the settings check them, so that a bad value is one line naming it
+    host: Annotated[str | None, typer.Option(metavar="HOST",
+                                             help="interface to listen on [CDS_HOST]")] = None,
+    port: Annotated[str | None, typer.Option(metavar="PORT", help="TCP port [CDS_PORT]")] = None,
     workers: Annotated[str | None, typer.Option(
-        help="worker processes [CDS_WORKERS]")] = None,
+        metavar="N", help="worker processes [CDS_WORKERS]")] = None,
     log_level: Annotated[str | None, typer.Option(
-        help="debug, info, warning, error [CDS_LOG_LEVEL]")] = None,
+        metavar="LEVEL", help="debug, info, warning, error [CDS_LOG_LEVEL]")] = None,
     log_format: Annotated[str | None, typer.Option(
-        help="text or json [CDS_LOG_FORMAT]")] = None,
+        metavar="FORMAT", help="text or json [CDS_LOG_FORMAT]")] = None,
     trust_file: Annotated[str | None, typer.Option(
+        metavar="FILE",
         help="trusted CDS clients (TOML/JSON); without it: development mode, no auth "
              "[CDS_TRUST_FILE]")] = None,
 ) -> None:
