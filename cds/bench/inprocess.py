@@ -1,0 +1,58 @@
+"""In process: the whole hook path (decode, validate, reason, render) against `orjson.loads`
+of the same body, interleaved round by round so that a busy machine slows both alike."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from cds.hooks import HookRequest
+from cds.service import ThighPainService
+
+
+def hook_path(service: ThighPainService, body: bytes, as_of: datetime | None) -> bytes:
+    """What the HTTP handler does with a body: decode, validate, call, encode."""
+    request = HookRequest.model_validate(orjson.loads(body))
+    response, _ = service.call("thigh-pain", request, as_of=as_of)
+    return response.model_dump_json(exclude_none=True, by_alias=True).encode()
+
+
+@dataclass(frozen=True)
+class Ratio:
+    name: str
+    size: int  # body bytes
+    parse_ms: float  # median
+    hook_ms: float  # median
+    rounds: int
+
+    @property
+    def ratio(self) -> float:
+        return self.hook_ms / self.parse_ms if self.parse_ms else float("inf")
+
+
+def _once(fn: Callable[[], object]) -> float:
+    gc.collect()  # every measurement starts from the same heap
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(name: str, body: bytes, rounds: int, service: ThighPainService,
+            as_of: datetime | None) -> Ratio:
+    hook_path(service, body, as_of)  # warm caches
+    parse, hook = [], []
+    for _ in range(rounds):
+        parse.append(_once(lambda: orjson.loads(body)))
+        hook.append(_once(lambda: hook_path(service, body, as_of)))
+    return Ratio(name, len(body), statistics.median(parse), statistics.median(hook), rounds)
+
+
+def rounds_for(size: int, scale: float) -> int:
+    """Enough rounds for a stable median, about a second or two per size on an idle core."""
+    return max(5, int(scale * 2_000_000 / max(size, 1)) // 10 * 10 or 5)

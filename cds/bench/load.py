@@ -1,0 +1,143 @@
+"""Over HTTP: requests/s and latency of the hook endpoint against a bare FastAPI endpoint,
+both served by uvicorn with one worker and loaded by `wrk` with 8 concurrent connections.
+
+Each request carries a fresh hookInstance, as an EHR's would. Rounds alternate bare and hook
+servers so that a busy machine slows both alike; the medians of the rounds are reported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from cds.bench.inputs import HOOK_INSTANCE
+
+CONNECTIONS = 8
+PATH = "/cds-services/thigh-pain"
+
+# wrk's Lua: POST the body with a new hookInstance each time; print the figures we need.
+WRK_SCRIPT = """
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+local body = f:read("*a")
+f:close()
+local at = string.find(body, "HOOK_INSTANCE", 1, true)
+local head, tail = string.sub(body, 1, at - 1), string.sub(body, at + 36)
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  local id = string.format("00000000-0000-4000-8000-%012d", n)
+  return wrk.format(nil, nil, nil, head .. id .. tail)
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d %d\\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.status, errors.connect + errors.read + errors.write, errors.timeout))
+end
+""".replace("HOOK_INSTANCE", HOOK_INSTANCE)
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    failed: int  # non-2xx answers, socket errors and timeouts
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One uvicorn worker serving a factory from cds.bench.apps, on a free loopback port."""
+
+    def __init__(self, factory: str, workdir: Path) -> None:
+        self.port = _free_port()
+        self.log = workdir / f"{factory}.log"
+        env = dict(os.environ, CDS_DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}")
+        env.pop("CDS_TRUST_FILE", None)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", f"cds.bench.apps:{factory}",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                 "--log-level", "info"],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/health", timeout=2).read()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{factory} did not start; see {self.log}") from None
+                time.sleep(0.2)
+
+    def check(self, body: bytes) -> None:
+        """One call first: the benchmark measures answers, not errors."""
+        req = urllib.request.Request(self.url + PATH, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as reply:
+            if reply.status != 200:
+                raise RuntimeError(f"{self.url}{PATH} answered HTTP {reply.status}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def run_wrk(url: str, body: bytes, seconds: float, workdir: Path) -> Load:
+    body_file = workdir / "body.json"
+    body_file.write_bytes(body)
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(script), url + PATH],
+        capture_output=True, text=True, env=dict(os.environ, BENCH_BODY=str(body_file)),
+        check=True, timeout=seconds + 60)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
+    requests, micros, p50, p99, status, sock, timeouts = (int(v) for v in line.split()[1:])
+    return Load(requests / (micros / 1e6), p50 / 1000, p99 / 1000, status + sock + timeouts)
+
+
+def compare(bodies: dict[str, bytes], rounds: int, seconds: float,
+            ) -> dict[str, dict[str, list[Load]]]:
+    """{body name: {"bare": [...], "hook": [...]}}, one Load per round."""
+    results: dict[str, dict[str, list[Load]]] = {
+        name: {"bare": [], "hook": []} for name in bodies}
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
+        workdir = Path(tmp)
+        for _ in range(rounds):
+            for kind, factory in (("bare", "bare_app"), ("hook", "hook_app")):
+                server = Server(factory, workdir)
+                try:
+                    for name, body in bodies.items():
+                        server.check(body)
+                        run_wrk(server.url, body, 1, workdir)  # warm up
+                        results[name][kind].append(run_wrk(server.url, body, seconds, workdir))
+                finally:
+                    server.stop()
+    return results
