@@ -1,9 +1,11 @@
 """PatientRecord: the facts the rules need, read from raw FHIR R4 JSON.
 
-Only resources whose codes map to a concept in cards/ are validated with fhir.resources
-(R4B models read R4 JSON); everything else is counted and left alone, so a chart with years
-of unrelated history stays fast. An invalid resource is skipped and reported, never fatal.
-Every fact keeps the reference of the resource it came from, so cards can cite it.
+Only resources whose codes map to a concept in cards/ are read, and of those only the elements
+the rules use, each checked against its FHIR datatype (cds.fhir.elements); everything else is
+counted and left alone, so a chart with years of unrelated history stays fast. A resource
+whose read elements are malformed is skipped and reported, never fatal. Whole-resource
+validation with fhir.resources is `cds replay --strict` (cds.fhir.strict). Every fact keeps
+the reference of the resource it came from, so cards can cite it.
 """
 
 from __future__ import annotations
@@ -12,18 +14,12 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar, Literal
-
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.procedure import Procedure
-from pydantic import ValidationError
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from cds.content import Concept, Content
+from cds.fhir import elements as fhir
+from cds.fhir.elements import Codeable, Invalid
 from cds.smart.answers import ClinicianAnswer, read_questionnaire_response
 from cds.terminology import Terminology
 from cds.units import UnitError, convert
@@ -37,6 +33,13 @@ _OBS_TENTATIVE = {"registered", "preliminary", "unknown"}
 _MED_ACTIVE = {"active", "on-hold", "completed", "intended"}
 _PRESENT_CODES = {"52101004", "373066001", "Y", "POS"}  # Present, Yes, v2 Yes, Positive
 _ABSENT_CODES = {"2667000", "373067005", "N", "NEG"}  # Absent, No, v2 No, Negative
+# Unknown (SNOMED CT), v2/HL7 null flavours and FHIR data-absent reasons given as an answer
+_UNKNOWN_CODES = {"261665006", "UNK", "ASKU", "NAV", "NASK", "unknown", "asked-unknown",
+                  "not-asked", "asked-declined"}
+# value[x] of Observation: the rules read four; more than one of any is invalid FHIR
+_OBS_VALUES = frozenset({
+    "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger",
+    "valueRange", "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod"})
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,16 @@ class PatientRecord:
     medications: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
     answers: dict[str, ClinicianAnswer] = field(default_factory=dict)  # score/criterion
     read: set[str] = field(default_factory=set)
-    # on encounter-start: the concepts the Encounter gives as its reason, and the references
-    # of the Conditions it names as its reason
+    # on encounter-start: the Encounter in context, the concepts it gives as its reason, and
+    # the references of the Conditions it names as its reason
+    encounter_id: str | None = None
     encounter_reasons: dict[str, str] = field(default_factory=dict)
     encounter_reason_refs: set[str] = field(default_factory=set)
     missing: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # results waiting to be read newest first (RecordBuilder._read_newest), during build()
+    deferred: list[_Deferred] = field(default_factory=list, repr=False)
 
     @property
     def age(self) -> int | None:
@@ -110,34 +116,18 @@ class PatientRecord:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+class _Deferred(NamedTuple):
+    when: datetime
+    raw: dict[str, Any]
+    status: str
+    concepts: set[str]
+
+
+# The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
+RESULT_SLACK = timedelta(hours=12)
+
+
 # ---------------------------------------------------------------- helpers
-
-
-def _aware(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time.min, tzinfo=UTC)
-    if isinstance(value, str):  # partial dates such as "2019" or "2019-04"
-        try:
-            year, _, rest = value.partition("-")
-            month = int(rest[:2]) if rest else 1
-            return datetime(int(year), month, 1, tzinfo=UTC)
-        except ValueError:
-            return None
-    return None
-
-
-def _status(raw: dict[str, Any]) -> str | None:
-    """The raw status if it is a string (anything else fails validation later)."""
-    value = raw.get("status")
-    return value if isinstance(value, str) else None
-
-
-def _code_of(codeable: Any) -> str | None:
-    if codeable is None or not codeable.coding:
-        return None
-    return codeable.coding[0].code
 
 
 # UCUM codes as a clinician writes them (display only; conversions use the codes)
@@ -161,14 +151,14 @@ def clinical_text(text: str) -> str:
     return _SEMANTIC_TAG.sub("", text.replace("\u200b", "")).strip()
 
 
-def _display(codeable: Any, fallback: str) -> str:
+def _display(codeable: Codeable | None, fallback: str) -> str:
     if codeable is None:
         return fallback
     if codeable.text:
-        return clinical_text(str(codeable.text))
-    for coding in codeable.coding or ():
+        return clinical_text(codeable.text)
+    for coding in codeable.codings:
         if coding.display:
-            return clinical_text(str(coding.display))
+            return clinical_text(coding.display)
     return fallback
 
 
@@ -179,9 +169,10 @@ def _site_words(body_sites: Any) -> str:
     words = []
     for site in sites:
         if isinstance(site, dict):
+            codings = site.get("coding")
             text = site.get("text") or next(
-                (c.get("display") for c in site.get("coding") or () if isinstance(c, dict)
-                 and isinstance(c.get("display"), str)), None)
+                (c.get("display") for c in (codings if isinstance(codings, list) else ())
+                 if isinstance(c, dict) and isinstance(c.get("display"), str)), None)
             if isinstance(text, str):
                 words.append(clinical_text(text))
     sides = [w.lower() for w in words if w.lower() in _SIDES]
@@ -196,6 +187,103 @@ def _day(moment: datetime | None) -> str:
     return moment.date().isoformat() if moment else "date unknown"
 
 
+def _first_code(codeable: Codeable | None) -> str | None:
+    return codeable.first_code if codeable is not None else None
+
+
+def _named(raw: dict[str, Any], kind: str) -> str:
+    """How a resource is cited: Observation/abc, or the type alone when it has no usable id."""
+    ident = raw.get("id")
+    return f"{kind}/{ident}" if isinstance(ident, str) and ident else f"{kind} (no id)"
+
+
+def _report(record: PatientRecord, raw: dict[str, Any], exc: Invalid) -> None:
+    ident = raw.get("id") if isinstance(raw.get("id"), str) else "?"
+    record.skipped.append(f"{raw.get('resourceType')}/{ident}: invalid FHIR ({exc})")
+
+
+def _required(value: Any, path: str) -> None:
+    if value is None:
+        raise Invalid(path, "required")
+
+
+class _ObservationRead(NamedTuple):
+    """The elements of one Observation the rules use, each checked."""
+
+    ref: str
+    code: Codeable | None
+    status: str
+    when: datetime | None
+    quantity: fhir.Quantity | None
+    integer: int | None
+    boolean: bool | None
+    answer: Codeable | None  # valueCodeableConcept
+    absent_reason: bool  # dataAbsentReason given (and so no value)
+    low: fhir.Quantity | None
+    high: fhir.Quantity | None
+    interpretation: str | None
+
+    @property
+    def tentative(self) -> bool:
+        return self.status in _OBS_TENTATIVE
+
+
+def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
+                      ) -> _ObservationRead:
+    """`when` is effectiveDateTime already read; the other effective[x] are read here."""
+    code = fhir.codeable(raw, "code")
+    _required(code, "code")
+    fhir.fhir_id(raw)
+    if when is None:
+        when = (fhir.date_time(raw, "effectiveDateTime") or fhir.date_time(raw, "effectiveInstant")
+                or fhir.period_start(raw, "effectivePeriod") or fhir.date_time(raw, "issued"))
+    values = _OBS_VALUES.intersection(raw)
+    quantity = integer = boolean = answer = None
+    if values:
+        if len(values) > 1:
+            raise Invalid("value[x]", f"more than one value ({', '.join(sorted(values))})")
+        quantity = fhir.quantity(raw, "valueQuantity")
+        integer = fhir.integer(raw, "valueInteger")
+        boolean = fhir.boolean(raw, "valueBoolean")
+        answer = fhir.codeable(raw, "valueCodeableConcept")
+    absent_reason = fhir.codeable(raw, "dataAbsentReason")
+    if absent_reason is not None and values:
+        raise Invalid("dataAbsentReason", "present with a value (obs-6)")
+    interpretation = low = high = None
+    if "interpretation" in raw:
+        interpretations = fhir.elements(raw, "interpretation")
+        if interpretations:
+            interpretation = fhir.concept(interpretations[0], "interpretation[0].").first_code
+    if "referenceRange" in raw:
+        ranges = fhir.elements(raw, "referenceRange")
+        low = fhir.quantity(ranges[0], "low", "referenceRange[0].") if ranges else None
+        high = fhir.quantity(ranges[0], "high", "referenceRange[0].") if ranges else None
+    return _ObservationRead(_named(raw, "Observation"), code, status, when, quantity, integer,
+                            boolean, answer, absent_reason is not None, low, high,
+                            interpretation)
+
+
+def _presence(obs: _ObservationRead, spec: Concept) -> bool | None:
+    """Yes, no, or None: no answer, or an answer of "unknown" (dataAbsentReason, an Unknown
+    code), which is never read as present."""
+    if obs.absent_reason:
+        return None
+    if obs.boolean is not None:
+        return obs.boolean
+    if obs.answer is not None:
+        codes = obs.answer.codes()
+        if codes & _ABSENT_CODES or codes.intersection(spec.absent_values):
+            return False
+        if codes & _PRESENT_CODES or codes.intersection(spec.present_values):
+            return True
+    return None
+
+
+def _answered_unknown(obs: _ObservationRead, present: bool | None) -> bool:
+    return obs.absent_reason or (present is None and obs.answer is not None
+                                 and bool(obs.answer.codes() & _UNKNOWN_CODES))
+
+
 # ---------------------------------------------------------------- readers
 
 
@@ -206,7 +294,20 @@ class RecordBuilder:
         self.content = content
         self.terminology = terminology
         self.lookback = content.lookback_days()
-        self._encounter_id: str | None = None
+        # observation concepts with a bounded window: results older than it are not read
+        self._windows = {
+            concept: days for concept, days in self.lookback.items()
+            if days is not None and concept in content.concepts
+            and content.concepts[concept].kind == "observation"}
+        # what the rules ask of each result concept: its newest value, its newest yes/no
+        self._needs: dict[str, frozenset[str]] = {}
+        asked: dict[str, set[str]] = defaultdict(set)
+        for fact in content.facts():
+            if fact.observation is not None:
+                asked[fact.observation].add("value" if fact.present is None else "present")
+        for assay in content.dvt.ddimer.assays:
+            asked[assay.concept].add("value")
+        self._needs = {concept: frozenset(kinds) for concept, kinds in asked.items()}
 
     def build(
         self,
@@ -218,8 +319,8 @@ class RecordBuilder:
     ) -> PatientRecord:
         """`encounter_id` (encounter-start) names the Encounter whose reason counts as the
         presentation; without it Encounters are not read."""
-        record = PatientRecord(patient_id=patient_id, as_of=as_of or datetime.now(UTC))
-        self._encounter_id = encounter_id
+        record = PatientRecord(patient_id=patient_id, as_of=as_of or datetime.now(UTC),
+                               encounter_id=encounter_id)
         record.missing.update(missing or {})
         for kind, items in resources.items():
             record.read.add(kind)
@@ -236,217 +337,255 @@ class RecordBuilder:
                 actual = self._readers.get(str(rtype), reader)
                 if actual is None:
                     continue
-                actual(self, record, raw)
+                try:
+                    actual(self, record, raw)
+                except Invalid as exc:
+                    _report(record, raw, exc)
+        self._read_newest(record)
         return record
 
     def _label(self, concepts: set[str]) -> str:
         return self.content.concepts[sorted(concepts)[0]].label
 
-    # Each reader filters by code on the raw JSON first, then validates what matters.
+    # Each reader filters by code on the raw JSON first, then reads (and checks) what the
+    # rules use; a malformed element raises Invalid, which build() reports.
 
     def _patient(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        patient = self._validate(record, Patient, raw)
-        if patient is None:
+        pid = fhir.fhir_id(raw)
+        birth = fhir.date_only(raw, "birthDate")
+        gender = fhir.code(raw, "gender")
+        if pid and pid != record.patient_id:
+            record.skipped.append(f"Patient/{pid}: not the patient in context, ignored")
             return
-        if patient.id and patient.id != record.patient_id:
-            record.skipped.append(f"Patient/{patient.id}: not the patient in context, ignored")
-            return
-        record.birth_date = patient.birthDate if isinstance(patient.birthDate, date) else None
-        record.sex = patient.gender
-        record.patient_reference = f"Patient/{patient.id or record.patient_id}"
+        record.birth_date = birth
+        record.sex = gender
+        record.patient_reference = f"Patient/{pid or record.patient_id}"
 
     def _condition(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("code"))
         if not concepts:
             return
         concepts |= self.terminology.concepts_at_site(concepts, raw.get("bodySite"))
-        condition = self._validate(record, Condition, raw)
-        if condition is None or not self._about_patient(record, condition.subject, raw):
+        code = fhir.codeable(raw, "code")
+        fhir.fhir_id(raw)
+        _required(raw.get("subject"), "subject")
+        subject = fhir.reference(raw, "subject")
+        verification = _first_code(fhir.codeable(raw, "verificationStatus"))
+        clinical = _first_code(fhir.codeable(raw, "clinicalStatus"))
+        onset = fhir.date_time(raw, "onsetDateTime")
+        recorded = fhir.date_time(raw, "recordedDate")
+        abatement = fhir.date_time(raw, "abatementDateTime")
+        if verification == "entered-in-error" or not self._about_patient(record, subject, raw):
             return
-        verification = _code_of(condition.verificationStatus)
-        if verification == "entered-in-error":
-            return
-        clinical = _code_of(condition.clinicalStatus)
         if verification == "refuted":
             status: FindingStatus = "refuted"
-        elif clinical in _HISTORY or (clinical is None and condition.abatementDateTime):
+        elif clinical in _HISTORY or (clinical is None and abatement):
             status = "history"
         else:
             status = "active"
-        recorded = _aware(condition.recordedDate)
-        when = _aware(condition.onsetDateTime) or recorded
+        when = onset or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
-        label = _display(condition.code, self._label(concepts)) + _site_words(raw.get("bodySite"))
+        label = _display(code, self._label(concepts)) + _site_words(raw.get("bodySite"))
         # only what differs from "active and confirmed" is spelled out
         state = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}[status]
         qualifier = f"{verification}, " if tentative else ""
         text = f"{label} ({state}{qualifier}{_day(when)})"
-        ref = f"Condition/{condition.id}" if condition.id else "Condition (no id)"
+        ref = _named(raw, "Condition")
         for concept in concepts:
             kind = self.content.concepts[concept].kind
             if kind == "condition":
                 record.findings[concept].append(
-                    Finding(concept, status, ref, text, when, tentative, recorded,
-                            _aware(condition.abatementDateTime))
+                    Finding(concept, status, ref, text, when, tentative, recorded, abatement)
                 )
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("code"))
-        if not concepts or _status(raw) in _OBS_NEVER or self._too_old(record, raw,
-                                                                                concepts):
+        if not concepts:
             return
+        status = fhir.code(raw, "status")
+        if status in _OBS_NEVER:
+            return
+        when = fhir.date_time(raw, "effectiveDateTime")
+        if when is not None and self._too_old(record, when, concepts):
+            return
+        if status is None:
+            raise Invalid("status", "required")
         concepts |= self.terminology.concepts_at_site(concepts, raw.get("bodySite"))
-        obs = self._validate(record, Observation, raw)
-        if obs is None or not self._about_patient(record, obs.subject, raw):
+        if when is not None and all(c in self._needs and self.content.concepts[c].kind ==
+                                    "observation" for c in concepts):
+            record.deferred.append(_Deferred(when, raw, status, concepts))
             return
-        when = (
-            _aware(obs.effectiveDateTime)
-            or _aware(obs.effectiveInstant)
-            or _aware(obs.effectivePeriod.start if obs.effectivePeriod else None)
-            or _aware(obs.issued)
-        )
-        ref = f"Observation/{obs.id}" if obs.id else "Observation (no id)"
+        obs = _read_observation(raw, status, when)
+        if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
+            return
         label = _display(obs.code, self._label(concepts)) + _site_words(raw.get("bodySite"))
-        tentative = obs.status in _OBS_TENTATIVE
         for concept in concepts:
             spec = self.content.concepts[concept]
-            present = self._presence(obs, spec)
             if spec.kind == "condition":
-                # an exam finding or symptom recorded as an Observation
-                status: FindingStatus = "refuted" if present is False else "active"
+                # an exam finding or symptom recorded as an Observation; one answered
+                # "unknown" (dataAbsentReason, or an Unknown code) is no answer at all
+                present = _presence(obs, spec)
+                if _answered_unknown(obs, present):
+                    record.counts["Observation answered unknown"] += 1
+                    continue
+                finding: FindingStatus = "refuted" if present is False else "active"
                 state = "recorded as absent, " if present is False else ""
                 record.findings[concept].append(
-                    Finding(concept, status, ref, f"{label} ({state}{_day(when)})", when,
-                            tentative)
+                    Finding(concept, finding, obs.ref, f"{label} ({state}{_day(obs.when)})",
+                            obs.when, obs.tentative)
                 )
             elif spec.kind == "observation":
-                measurement = self._measurement(record, obs, concept, spec.unit, ref, label, when)
+                measurement = self._measurement(record, obs, concept, spec.unit, label)
                 if measurement is not None:
                     record.measurements[concept].append(measurement)
 
-    def _too_old(self, record: PatientRecord, raw: dict[str, Any], concepts: set[str]) -> bool:
+    def _read_newest(self, record: PatientRecord) -> None:
+        """Results the rules compare (heart rate, potassium, D-dimer...) are read newest
+        first, and only until each concept has what its rules ask: the newest value, the
+        newest yes/no. The rules look at nothing older, so a chart with months of results
+        reads one or two of them; results of the same moment are all read."""
+        upper = record.as_of + RESULT_SLACK
+        wanted = {c: set(self._needs[c]) for item in record.deferred for c in item.concepts}
+        done_at: dict[str, datetime] = {}
+        for item in sorted(record.deferred, key=lambda d: d.when, reverse=True):
+            live = [c for c in item.concepts if done_at.get(c, item.when) == item.when]
+            if not live:
+                continue
+            try:
+                obs = _read_observation(item.raw, item.status, item.when)
+                if not self._about_patient(record, fhir.reference(item.raw, "subject"),
+                                           item.raw):
+                    continue
+            except Invalid as exc:
+                _report(record, item.raw, exc)
+                continue
+            label = (_display(obs.code, self._label(item.concepts))
+                     + _site_words(item.raw.get("bodySite")))
+            for concept in live:
+                measurement = self._measurement(record, obs, concept,
+                                                self.content.concepts[concept].unit, label)
+                if measurement is None:
+                    continue
+                record.measurements[concept].append(measurement)
+                if item.when <= upper:
+                    if measurement.value is not None:
+                        wanted[concept].discard("value")
+                    if measurement.present is not None:
+                        wanted[concept].discard("present")
+                    if not wanted[concept]:
+                        done_at.setdefault(concept, item.when)
+        record.counts["Observation not read: older than the newest the rules use"] += sum(
+            1 for item in record.deferred
+            if not any(done_at.get(c, item.when) == item.when for c in item.concepts))
+        record.deferred.clear()
+
+    def _too_old(self, record: PatientRecord, when: datetime, concepts: set[str]) -> bool:
         """A chart with years of vital signs stays fast: results older than any rule's
-        window are dropped before validation (findings recorded as Observations are kept)."""
-        days = []
+        window are dropped before the rest is read (findings recorded as Observations are
+        kept)."""
+        days = 0
         for concept in concepts:
-            if self.content.concepts[concept].kind != "observation":
-                return False
-            window = self.lookback.get(concept)
+            window = self._windows.get(concept)
             if window is None:
                 return False
-            days.append(window)
-        when = raw.get("effectiveDateTime") or raw.get("issued")
-        if not isinstance(when, str):
-            return False
-        try:
-            moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
-        except ValueError:
-            return False  # let validation report it
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        if moment < record.as_of - timedelta(days=max(days) + 1):
+            days = max(days, window)
+        if when < record.as_of - timedelta(days=days + 1):
             record.counts["Observation outside the rules' time windows"] += 1
             return True
         return False
 
     def _measurement(
-        self, record: PatientRecord, obs: Observation, concept: str, unit: str | None,
-        ref: str, label: str, when: datetime | None,
+        self, record: PatientRecord, obs: _ObservationRead, concept: str, unit: str | None,
+        label: str,
     ) -> Measurement | None:
-        tentative = obs.status in _OBS_TENTATIVE
-        valence = self.content.concepts[concept].valence
-        interpretation = _code_of(obs.interpretation[0]) if obs.interpretation else None
+        spec = self.content.concepts[concept]
         value: float | None = None
-        shown_unit = unit
-        quantity = obs.valueQuantity
+        quantity = obs.quantity
         if quantity is not None and quantity.value is not None:
-            source_unit = quantity.code or quantity.unit
             try:
-                value = (convert(float(quantity.value), source_unit, unit, valence) if unit
-                         else float(quantity.value))
+                value = (convert(quantity.value, quantity.unit, unit, spec.valence) if unit
+                         else quantity.value)
             except UnitError as exc:
-                record.skipped.append(f"{ref}: {label}: {exc}")
+                record.skipped.append(f"{obs.ref}: {label}: {exc}")
                 return None
-        elif obs.valueInteger is not None:
-            value = float(obs.valueInteger)
-        present = self._presence(obs, self.content.concepts[concept])
+        elif obs.integer is not None:
+            value = float(obs.integer)
+        present = _presence(obs, spec)
         if value is None and present is None:
             return None
         low = high = None
-        for rng in obs.referenceRange or ():
-            try:
-                if rng.low is not None and rng.low.value is not None and unit:
-                    low = convert(float(rng.low.value), rng.low.code or rng.low.unit, unit,
-                                  valence)
-                if rng.high is not None and rng.high.value is not None and unit:
-                    high = convert(float(rng.high.value), rng.high.code or rng.high.unit,
-                                   unit, valence)
-            except UnitError:
-                low = high = None
-            break
+        try:
+            if obs.low is not None and obs.low.value is not None and unit:
+                low = convert(obs.low.value, obs.low.unit, unit, spec.valence)
+            if obs.high is not None and obs.high.value is not None and unit:
+                high = convert(obs.high.value, obs.high.unit, unit, spec.valence)
+        except UnitError:
+            low = high = None
+        yes_no = "yes" if present else "no"
         if value is not None:
-            shown = f"{value:g}{unit_words(shown_unit)}"
-        elif obs.valueCodeableConcept is not None:
-            shown = _display(obs.valueCodeableConcept, "yes" if present else "no")  # "Pregnant"
+            shown = f"{value:g}{unit_words(unit)}"
+        elif obs.answer is not None:
+            shown = _display(obs.answer, yes_no)  # "Pregnant"
         else:
-            shown = "yes" if present else "no"
-        status = f", {obs.status}" if tentative else ""
-        text = f"{self.content.concepts[concept].label} {shown} ({_day(when)}{status})"
-        return Measurement(concept, ref, text, when, value, present, unit, low, high,
-                           interpretation, tentative)
-
-    @staticmethod
-    def _presence(obs: Observation, spec: Concept) -> bool | None:
-        if obs.valueBoolean is not None:
-            return bool(obs.valueBoolean)
-        if obs.valueCodeableConcept is not None:
-            codes = {c.code for c in obs.valueCodeableConcept.coding or ()}
-            if codes & _ABSENT_CODES or codes.intersection(spec.absent_values):
-                return False
-            if codes & _PRESENT_CODES or codes.intersection(spec.present_values):
-                return True
-        return None
+            shown = yes_no
+        status = f", {obs.status}" if obs.tentative else ""
+        text = f"{spec.label} {shown} ({_day(obs.when)}{status})"
+        return Measurement(concept, obs.ref, text, obs.when, value, present, unit, low, high,
+                           obs.interpretation, obs.tentative)
 
     def _procedure(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("code"))
-        if not concepts or _status(raw) in {"entered-in-error", "not-done", "preparation"}:
+        if not concepts:
             return
-        procedure = self._validate(record, Procedure, raw)
-        if procedure is None or not self._about_patient(record, procedure.subject, raw):
+        status = fhir.code(raw, "status")
+        if status in {"entered-in-error", "not-done", "preparation"}:
             return
-        when = (
-            _aware(procedure.performedDateTime)
-            or _aware(procedure.performedPeriod.start if procedure.performedPeriod else None)
-        )
-        ref = f"Procedure/{procedure.id}" if procedure.id else "Procedure (no id)"
-        text = f"{_display(procedure.code, self._label(concepts))} ({_day(when)})"
+        _required(status, "status")
+        code = fhir.codeable(raw, "code")
+        fhir.fhir_id(raw)
+        _required(raw.get("subject"), "subject")
+        subject = fhir.reference(raw, "subject")
+        performed = fhir.date_time(raw, "performedDateTime")
+        started = fhir.period_start(raw, "performedPeriod")
+        if not self._about_patient(record, subject, raw):
+            return
+        when = performed or started
+        ref = _named(raw, "Procedure")
+        text = f"{_display(code, self._label(concepts))} ({_day(when)})"
         for concept in concepts:
             record.procedures[concept].append(Event(concept, ref, text, when))
 
     def _medication(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_in(raw.get("medicationCodeableConcept"))
-        if not concepts or _status(raw) not in _MED_ACTIVE:
+        if not concepts:
             return
-        model = MedicationRequest if raw.get("resourceType") == "MedicationRequest" else (
-            MedicationStatement)
-        med = self._validate(record, model, raw)
-        if med is None or not self._about_patient(record, med.subject, raw):
+        status = fhir.code(raw, "status")
+        if status not in _MED_ACTIVE:
             return
-        when = _aware(getattr(med, "authoredOn", None)) or _aware(
-            getattr(med, "effectiveDateTime", None))
-        ref = f"{raw['resourceType']}/{med.id}" if med.id else raw["resourceType"]
-        text = f"{_display(med.medicationCodeableConcept, self._label(concepts))} ({_day(when)})"
+        kind = ("MedicationRequest" if raw.get("resourceType") == "MedicationRequest"
+                else "MedicationStatement")
+        code = fhir.codeable(raw, "medicationCodeableConcept")
+        fhir.fhir_id(raw)
+        _required(raw.get("subject"), "subject")
+        subject = fhir.reference(raw, "subject")
+        when = fhir.date_time(raw, "authoredOn" if kind == "MedicationRequest"
+                              else "effectiveDateTime")
+        if not self._about_patient(record, subject, raw):
+            return
+        ref = _named(raw, kind)
+        text = f"{_display(code, self._label(concepts))} ({_day(when)})"
         for concept in concepts:
             record.medications[concept].append(Event(concept, ref, text, when))
 
     def _encounter(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         """The reason for the encounter in context: coded reasons and the Conditions named."""
-        if self._encounter_id is None or raw.get("id") != self._encounter_id:
+        if record.encounter_id is None or raw.get("id") != record.encounter_id:
             return
         reasons = raw.get("reasonCode")
         for codeable in reasons if isinstance(reasons, list) else ():
             for concept in self.terminology.concepts_in(codeable):
                 record.encounter_reasons.setdefault(
-                    concept, f"Encounter/{self._encounter_id}")
+                    concept, f"Encounter/{record.encounter_id}")
         refs = raw.get("reasonReference")
         for ref in refs if isinstance(refs, list) else ():
             target = ref.get("reference") if isinstance(ref, dict) else None
@@ -464,28 +603,14 @@ class RecordBuilder:
         "QuestionnaireResponse": read_questionnaire_response,
     }
 
-    # ------------------------------------------------------------ validation
-
     @staticmethod
-    def _validate(record: PatientRecord, model: Any, raw: dict[str, Any]) -> Any:
-        try:
-            return model.model_validate(raw)
-        except (ValidationError, ValueError, TypeError) as exc:
-            first = str(exc).splitlines()
-            reason = first[1].strip() if len(first) > 1 else (first[0] if first else "invalid")
-            ident = raw.get("id", "?")
-            record.skipped.append(f"{raw.get('resourceType')}/{ident}: invalid FHIR ({reason})")
-            return None
-
-    @staticmethod
-    def _about_patient(record: PatientRecord, subject: Any, raw: dict[str, Any]) -> bool:
-        reference = getattr(subject, "reference", None) if subject is not None else None
+    def _about_patient(record: PatientRecord, reference: str | None,
+                       raw: dict[str, Any]) -> bool:
         if not reference:
             return True  # searched by patient: trust the server
-        tail = str(reference).rstrip("/").split("/")[-1]
-        if tail == record.patient_id or str(reference).startswith("urn:uuid:"):
+        tail = reference.rstrip("/").split("/")[-1]
+        if tail == record.patient_id or reference.startswith("urn:uuid:"):
             return True
-        record.skipped.append(
-            f"{raw.get('resourceType')}/{raw.get('id', '?')}: about another patient, ignored"
-        )
+        record.skipped.append(f"{_named(raw, str(raw.get('resourceType')))}: about another "
+                              "patient, ignored")
         return False

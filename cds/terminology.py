@@ -38,6 +38,9 @@ class Terminology:
     # finding concept -> [(concept it becomes, the (system, code) body sites that make it)]
     sited: dict[str, list[tuple[str, frozenset[tuple[str, str]]]]] = field(
         default_factory=lambda: defaultdict(list))
+    # (system, code) -> concepts, so a chart with thousands of results looks each code up once
+    _memo: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    _MEMO_LIMIT = 50_000
 
     @classmethod
     def from_content(cls, content: Content) -> Terminology:
@@ -62,8 +65,20 @@ class Terminology:
         return table
 
     def concepts_for(self, system: object, code: object) -> set[str]:
+        return set(self._lookup(system, code))
+
+    def _lookup(self, system: object, code: object) -> frozenset[str]:
         if not isinstance(system, str) or not isinstance(code, str) or not system or not code:
-            return set()
+            return frozenset()
+        key = (system, code)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= self._MEMO_LIMIT:  # codes come from the caller: bound it
+                self._memo.clear()
+            found = self._memo[key] = frozenset(self._match(system, code))
+        return found
+
+    def _match(self, system: str, code: str) -> set[str]:
         norm = normalise_code(system, code)
         found = set(self.exact.get((system, norm), ()))
         for prefix, concept_id in self.prefixes.get(system, ()):
@@ -80,9 +95,12 @@ class Terminology:
         found: set[str] = set()
         if not isinstance(codeable, dict):
             return found
-        for coding in codeable.get("coding") or ():
+        codings = codeable.get("coding")
+        if not isinstance(codings, list):  # e.g. "coding": 1.5 names no concept
+            return found
+        for coding in codings:
             if isinstance(coding, dict):
-                found |= self.concepts_for(coding.get("system"), coding.get("code"))
+                found |= self._lookup(coding.get("system"), coding.get("code"))
         return found
 
     def concepts_at_site(self, concepts: set[str], body_sites: Any) -> set[str]:
@@ -97,7 +115,8 @@ class Terminology:
         for site in sites:
             if not isinstance(site, dict):
                 continue
-            for coding in site.get("coding") or ():
+            codings = site.get("coding")
+            for coding in codings if isinstance(codings, list) else ():
                 if not isinstance(coding, dict):
                     continue
                 system, code = coding.get("system"), coding.get("code")

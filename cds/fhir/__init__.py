@@ -1,1 +1,3 @@
-"""FHIR-side helpers: value sets (and, as the engine grows, the record readers)."""
+"""FHIR R4 JSON as the service reads it: value sets, typed access to the elements the rules
+use (elements.py), and full validation with fhir.resources for when a whole bundle must be
+checked (strict.py, `cds replay --strict`)."""
