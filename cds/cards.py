@@ -317,9 +317,30 @@ def _service_request(order: Order, content: Content, ctx: CardContext, reasons: 
     return resource
 
 
+_STATIC: dict[int, tuple[Content, dict[str, Any]]] = {}
+
+
+def _static(content: Content) -> dict[str, Any]:
+    """Links, sources and override reasons are the same on every call: validated once per
+    content rather than on every card."""
+    entry = _STATIC.get(id(content))
+    if entry is None or entry[0] is not content:
+        if len(_STATIC) > 16:
+            _STATIC.clear()
+        entry = _STATIC[id(content)] = (content, {
+            "links": {sid: Link.model_validate({"label": src.label, "url": src.url,
+                                                "type": "absolute"})
+                      for sid, src in content.sources.items()},
+            "sources": {sid: Source.model_validate({"label": src.label, "url": src.url})
+                        for sid, src in content.sources.items()},
+            "override": [OverrideReason(system=OVERRIDE_SYSTEM, code=r.code, display=r.display)
+                         for r in content.texts.override_reasons],
+        })
+    return entry[1]
+
+
 def _card(draft: _Draft, content: Content, ctx: CardContext) -> Card:
     card_id = uuid.uuid5(CARD_NAMESPACE, f"{ctx.hook_instance}/{draft.key}")
-    src = content.sources[draft.source]
     cited = list(dict.fromkeys(e.reference for e in draft.evidence))
     suggestions = []
     for order_id in draft.orders:
@@ -332,23 +353,17 @@ def _card(draft: _Draft, content: Content, ctx: CardContext) -> Card:
             actions=[Action(type="create", description=f"Create a draft order: {order.label}",
                             resource=resource)],
         ))
-    links = [
-        Link.model_validate({"label": content.sources[s].label,
-                             "url": content.sources[s].url, "type": "absolute"})
-        for s in dict.fromkeys([draft.source, *draft.also])
-    ]
+    static = _static(content)
+    links = [static["links"][s] for s in dict.fromkeys([draft.source, *draft.also])]
     return Card(
         uuid=str(card_id),
         summary=draft.summary,
         detail=draft.detail(),
         indicator=draft.indicator,
-        source=Source.model_validate({"label": src.label, "url": src.url}),
+        source=static["sources"][draft.source],
         suggestions=suggestions or None,
         selectionBehavior="any" if suggestions else None,
-        overrideReasons=[
-            OverrideReason(system=OVERRIDE_SYSTEM, code=r.code, display=r.display)
-            for r in content.texts.override_reasons
-        ],
+        overrideReasons=list(static["override"]),
         links=links or None,
         extension={EXTENSION_KEY: {
             "cardType": draft.key,

@@ -17,6 +17,11 @@ from cds.content import Content, Criterion, Fact
 from cds.record import Event, Finding, Measurement, PatientRecord
 
 _FUTURE_SLACK = timedelta(hours=12)
+_WANTED = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
+_STATE = {"active": "", "history": "past ", "any": ""}
+# "not documented" answers depend only on the content and on which kinds could be read, and
+# most facts of most charts end there: computed once per distinct case, not on every call
+_NOT_DOCUMENTED: dict[tuple[object, ...], tuple[Content, Answer]] = {}
 
 
 class Truth(Enum):
@@ -57,6 +62,9 @@ def any_of(answers: Sequence[Answer]) -> Answer:
     """Met if any alternative is met. The alternatives of one criterion are ways of recording
     the same fact, so a recent measurement on the normal side (heart rate 72 today) answers
     it even when a coded diagnosis (tachycardia) is simply not on the chart."""
+    if len(answers) == 1 and not (answers[0].truth is Truth.UNKNOWN and answers[0].evidence) \
+            and not (answers[0].truth is Truth.MET and answers[0].reason):
+        return answers[0]  # one way of recording the fact: its answer as it is
     met = [a for a in answers if a.truth is Truth.MET]
     if met:
         return Answer(Truth.MET, tuple(e for a in met for e in a.evidence))
@@ -162,6 +170,18 @@ class FactEvaluator:
             <= self.record.as_of + _FUTURE_SLACK)
 
     def _not_documented(self, concept_id: str, kind: str, what: str) -> Answer:
+        key = (id(self.content), concept_id, kind, what, self.record.missing.get(kind),
+               kind in self.record.read)
+        cached = _NOT_DOCUMENTED.get(key)
+        if cached is not None and cached[0] is self.content:
+            return cached[1]
+        answer = self._not_documented_answer(concept_id, kind, what)
+        if len(_NOT_DOCUMENTED) > 10_000:  # missing-data reasons vary: stay bounded
+            _NOT_DOCUMENTED.clear()
+        _NOT_DOCUMENTED[key] = (self.content, answer)
+        return answer
+
+    def _not_documented_answer(self, concept_id: str, kind: str, what: str) -> Answer:
         concept = self.content.concepts[concept_id]
         if not (concept.codings or concept.valuesets or concept.qualified):
             return Answer(Truth.UNKNOWN, (), f"{concept.label}: no standard code, so never "
@@ -176,7 +196,11 @@ class FactEvaluator:
     def _condition(self, fact: Fact) -> Answer:
         concept_id = fact.condition or ""
         findings: list[Finding] = self.record.findings.get(concept_id, [])
-        wanted = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
+        if not findings:
+            window = f" in the last {fact.within_days} days" if fact.within_days else ""
+            return self._not_documented(concept_id, "Condition",
+                                        f"no {_STATE[fact.status]}record{window}")
+        wanted = _WANTED
         if fact.confirmed:  # a provisional or differential diagnosis is a suspicion
             findings = [f for f in findings if not f.tentative or f.status == "refuted"]
         positive = [
@@ -192,7 +216,7 @@ class FactEvaluator:
             return Answer(Truth.NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
                           "recorded as absent or refuted")
         window = f" in the last {fact.within_days} days" if fact.within_days else ""
-        state = {"active": "", "history": "past ", "any": ""}[fact.status]
+        state = _STATE[fact.status]
         older = [f for f in findings if f.status in wanted[fact.status]]
         if older and fact.ended_within_days is not None:
             return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: "
