@@ -8,15 +8,20 @@ service, timings and card counts, never patient data or tokens.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds import __version__
@@ -70,6 +75,37 @@ def _is_json(content_type: str) -> bool:
     kind = content_type.split(";", 1)[0].strip().lower()
     return kind == "application/json" or (kind.startswith("application/")
                                           and kind.endswith("+json"))
+
+
+class OrjsonRequest(Request):
+    """Decodes JSON bodies with orjson: several times faster than the standard library on
+    large charts, and stricter (no NaN, no lone surrogates, nesting limited to 1,024 levels).
+    Its JSONDecodeError is the standard library's, so FastAPI's 400 contract holds."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class OrjsonRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(OrjsonRequest(request.scope, request.receive))
+
+        return route
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # Content, models and modules loaded at start-up live as long as the process: keep them
+    # out of the garbage collector's full passes, which otherwise walk them on every one.
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 class BodyLimit:
@@ -132,7 +168,9 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         title="Posterior thigh pain CDS service",
         version=__version__,
         description="CDS Hooks 2.0 service: red flags and likely causes of posterior thigh pain.",
+        lifespan=_lifespan,
     )
+    app.router.route_class = OrjsonRoute
     app.state.service = service
     app.state.store = store
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -144,8 +182,10 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     )
     install_operations(app, store)
 
-    def caller(request: Request) -> TrustedIssuer | None:
-        """The trusted issuer of the request's JWT (None in development mode)."""
+    async def caller(request: Request) -> TrustedIssuer | None:
+        """The trusted issuer of the request's JWT (None in development mode). Async, so
+        development mode costs no thread hop; verification may fetch a JWKS, so it runs in
+        the thread pool."""
         if verifier is None:
             return None
         if trust.public_url:
@@ -153,7 +193,8 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         else:
             audience = str(request.url.replace(query=""))
         try:
-            return verifier.verify(request.headers.get("authorization"), audience)
+            return await run_in_threadpool(verifier.verify,
+                                           request.headers.get("authorization"), audience)
         except AuthError as exc:
             log.warning("authentication failed on %s: %s", request.url.path, exc)
             raise ApiError(401, "unauthorized") from exc
