@@ -69,9 +69,11 @@ _VALID_CODES: set[str] = set()  # codes repeat thousands of times in a chart: ch
 
 
 def is_code(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
     if value in _VALID_CODES:
         return True
-    if not isinstance(value, str) or not _CODE.fullmatch(value):
+    if not _CODE.fullmatch(value):
         return False
     if len(_VALID_CODES) > 50_000:  # they come from the caller: stay bounded
         _VALID_CODES.clear()
