@@ -150,14 +150,22 @@ class PreconditionFailed(Exception):
     """Required data is neither prefetched nor obtainable (CDS Hooks: 412)."""
 
 
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries; entries without a resource object are left out,
+    and an `entry` that is not a list is an error, never a crash."""
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ValueError("Bundle.entry is not a list")
+    return [e["resource"] for e in entries
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
 def _entries(value: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     rtype = value.get("resourceType")
     if rtype == "Bundle":
-        out = []
-        for entry in value.get("entry") or ():
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                out.append(entry["resource"])
-        return out
+        return bundle_resources(value)
     if rtype == "OperationOutcome":
         raise ValueError("the EHR sent an OperationOutcome instead of data")
     if rtype == kind and kind in {"Patient", "Encounter"}:
@@ -212,8 +220,7 @@ class FhirFetcher:
             if first.get("resourceType") == "OperationOutcome":
                 raise ValueError("FHIR server returned an OperationOutcome")
             return [first] if first.get("resourceType") == kind else []
-        resources = [e["resource"] for e in first.get("entry") or () if isinstance(
-            e, dict) and isinstance(e.get("resource"), dict)]
+        resources = bundle_resources(first)
         page, bundle = 1, first
         while True:
             next_url = next((link.get("url") for link in bundle.get("link") or ()
@@ -224,8 +231,7 @@ class FhirFetcher:
                 raise ValueError(f"more than {self.limits.max_pages} pages; stopped reading")
             bundle = self._get(urljoin(url, next_url))
             page += 1
-            resources += [e["resource"] for e in bundle.get("entry") or () if isinstance(
-                e, dict) and isinstance(e.get("resource"), dict)]
+            resources += bundle_resources(bundle)
 
 
 def gather(request: HookRequest, content: Content, limits: FetchLimits | None = None,
