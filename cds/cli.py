@@ -98,6 +98,8 @@ def replay(
                                                      "sign client JWTs with --url")] = None,
     jwt_issuer: Annotated[str | None, typer.Option(help="iss of the client JWT")] = None,
     jwt_kid: Annotated[str | None, typer.Option(help="kid of the signing key")] = None,
+    strict: Annotated[bool, typer.Option(help="also validate every resource fully with "
+                                              "fhir.resources; exit 1 if any is invalid")] = False,
 ) -> None:
     """Replay FHIR bundles or hook requests and print the cards."""
     from cds.replay import ReplayOptions, replay_paths  # the whole engine: lazily
@@ -108,7 +110,8 @@ def replay(
         raise typer.Exit(2)
     options = ReplayOptions(url=url, service_id=service, as_of=_parse_as_of(as_of),
                             as_of_last_visit=as_of == LAST_VISIT, fetch=fetch, as_json=as_json,
-                            jwt_key=jwt_key, jwt_issuer=jwt_issuer, jwt_kid=jwt_kid)
+                            jwt_key=jwt_key, jwt_issuer=jwt_issuer, jwt_kid=jwt_kid,
+                            strict=strict)
     _exit_with(lambda: replay_paths(paths, options, console, errors))
 
 

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ class ReplayOptions:
     jwt_key: Path | None = None  # PEM private key to sign CDS Hooks client JWTs with --url
     jwt_issuer: str | None = None
     jwt_kid: str | None = None
+    strict: bool = False  # also validate every resource fully with fhir.resources
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Outcome:
     millis: float = 0.0
     stats: CallStats | None = None  # in process only
     not_sent: str = ""  # what of a bundle an EHR would not send for our prefetch
+    invalid: list[str] = field(default_factory=list)  # --strict: resources fhir.resources refuses
 
     def count(self, indicator: str) -> int:
         cards = (self.response or {}).get("cards", [])
@@ -118,8 +120,11 @@ class Replayer:
         started = time.perf_counter()
         self.last_stats, self.last_not_sent = None, ""
         self._as_of = self.options.as_of
+        invalid: list[str] = []
         try:
             document = _load(source)
+            if self.options.strict and isinstance(document, dict):
+                invalid = _strict(document)
             if isinstance(document, dict) and document.get("resourceType") == "Bundle":
                 response = self._replay_bundle(document)
             elif isinstance(document, dict) and "hookInstance" in document:
@@ -137,7 +142,7 @@ class Replayer:
             return Outcome(name, False, error=str(exc),
                            millis=(time.perf_counter() - started) * 1000)
         return Outcome(name, True, response, millis=(time.perf_counter() - started) * 1000,
-                       stats=self.last_stats, not_sent=self.last_not_sent)
+                       stats=self.last_stats, not_sent=self.last_not_sent, invalid=invalid)
 
     def _replay_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
         hook = SERVICES.get(self.options.service_id, "patient-view")
@@ -195,6 +200,15 @@ class Replayer:
         return {"Authorization": f"Bearer {token}"}
 
 
+def _strict(document: dict[str, Any]) -> list[str]:
+    from cds.fhir.strict import invalid_resources  # loads fhir.resources: only when asked
+
+    try:
+        return invalid_resources(document)
+    except ValueError as exc:
+        return [str(exc)]
+
+
 class _ServiceError(Exception):
     pass
 
@@ -248,6 +262,8 @@ def render_outcome(outcome: Outcome, console: Console, errors: Console) -> None:
             console.print(f"[dim]  skipped: {note}[/dim]")
     if outcome.not_sent:
         console.print(f"[dim]not requested by the service's prefetch: {outcome.not_sent}[/dim]")
+    for line in outcome.invalid:
+        errors.print(f"[yellow]invalid FHIR (strict): {line}[/yellow]", soft_wrap=True)
 
 
 def summary_table(outcomes: list[Outcome]) -> Table:
@@ -279,7 +295,9 @@ def replay_paths(paths: list[str], options: ReplayOptions, console: Console,
     """Replay every input; cards go to `console`, failures to `errors` (stderr).
 
     With --json the output always has one shape, whether one input or many, good or bad:
-    a list of {"input", "ok", "error", "response"} (response: the CDS Hooks response)."""
+    a list of {"input", "ok", "error", "response"} (response: the CDS Hooks response), with
+    "invalid" (resources fhir.resources refuses) under --strict; invalid resources make the
+    exit code 1 under --strict."""
     errors = errors or Console(stderr=True)
     inputs = collect_inputs(paths)
     replayer = Replayer(options)
@@ -293,7 +311,8 @@ def replay_paths(paths: list[str], options: ReplayOptions, console: Console,
                 outcomes.append(replayer.one(name, source))
                 progress.advance(task)
     if options.as_json:
-        data = [{"input": o.name, "ok": o.ok, "error": o.error, "response": o.response}
+        data = [{"input": o.name, "ok": o.ok, "error": o.error, "response": o.response,
+                 **({"invalid": o.invalid} if options.strict else {})}
                 for o in outcomes]
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         for o in outcomes:
@@ -304,4 +323,4 @@ def replay_paths(paths: list[str], options: ReplayOptions, console: Console,
             render_outcome(outcome, console, errors)
         if len(outcomes) > 1:
             console.print(summary_table(outcomes))
-    return 0 if all(o.ok for o in outcomes) else 1
+    return 0 if all(o.ok and not o.invalid for o in outcomes) else 1

@@ -182,7 +182,8 @@ def date_time(raw: dict[str, Any], key: str, path: str = "") -> datetime | None:
         return None
     moment = parse_date_time(value) if isinstance(value, str) else None
     if moment is None:
-        raise Invalid(path + key, "not a FHIR dateTime (a time needs a time zone)")
+        raise Invalid(path + key, "not a FHIR dateTime (a date, or a date and time with seconds "
+                                  "and a time zone)")
     return moment
 
 
