@@ -119,8 +119,8 @@ class ThighPainService:
         used = sum(len(v) for table in (record.findings, record.measurements,
                                          record.procedures, record.medications)
                    for v in table.values())
-        received = sum(n for kind, n in record.counts.items() if not kind.startswith(
-            "Observation outside"))
+        received = sum(n for kind, n in record.counts.items()
+                       if " " not in kind)  # resource types, not notes such as "outside..."
         stats = CallStats(len(cards), counts, data.fetched, sorted(data.missing),
                           len(record.skipped), (time.perf_counter() - started) * 1000,
                           received, used, tuple(record.skipped))
