@@ -55,7 +55,7 @@ def read_questionnaire_response(builder: RecordBuilder, record: PatientRecord,
         return
     try:
         response = QuestionnaireResponse.model_validate(raw)
-    except (ValidationError, ValueError, TypeError):
+    except (ValidationError, ValueError, TypeError, RecursionError):  # e.g. 450-deep items
         record.skipped.append(f"QuestionnaireResponse/{raw.get('id', '?')}: invalid FHIR")
         return
     subject = str(response.subject.reference or "") if response.subject else ""
