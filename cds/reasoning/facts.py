@@ -102,9 +102,6 @@ class FactEvaluator:
             score.id: {b.id: (b.min, b.max) for b in score.bands}
             for score in (content.dvt.score, content.pe_score)
         }
-        # the same fact is asked by several rules: answered once per record (score facts
-        # are not kept: their answer changes as the scores are computed)
-        self._answers: dict[int, Answer] = {}
 
     # ------------------------------------------------------------ public
 
@@ -127,14 +124,6 @@ class FactEvaluator:
         return CriterionResult(criterion, Answer(Truth.NOT_MET, evidence, given.text))
 
     def fact(self, fact: Fact) -> Answer:
-        answer = self._answers.get(id(fact))
-        if answer is None:
-            answer = self._fact(fact)
-            if fact.score is None:
-                self._answers[id(fact)] = answer  # the content keeps `fact` alive meanwhile
-        return answer
-
-    def _fact(self, fact: Fact) -> Answer:
         if fact.condition is not None:
             return self._condition(fact)
         if fact.observation is not None:
