@@ -38,10 +38,11 @@ def _in_process(scale: float) -> None:
         print(f"| {r.name} | {r.size / 1000:,.0f} KB | {r.parse_ms:.3f} | {r.hook_ms:.3f} | "
               f"{r.ratio:.1f}x | {f'≤ {target:g}x' if target else '-'} | {r.rounds} |",
               flush=True)
-        per_obs.append((n, r.hook_ms))
-    (n1, t1), (n2, t2) = per_obs[-2], per_obs[-1]
-    print(f"\nLinearity: {n2:,} vs {n1:,} Observations costs {t2 / t1:.1f}x "
-          f"({n2 // n1}x the data).")
+        per_obs.append((n, r.hook_ms, r.parse_ms))
+    (n1, t1, p1), (n2, t2, p2) = per_obs[-2], per_obs[-1]
+    print(f"\nLinearity, {n2:,} vs {n1:,} Observations ({n2 // n1}x the data): the hook path "
+          f"costs {t2 / t1:.1f}x, its cost beyond the parse {(t2 - p2) / (t1 - p1):.1f}x, "
+          f"the parse alone {p2 / p1:.1f}x.")
 
 
 def _library(rounds: int) -> None:
