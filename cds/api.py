@@ -39,10 +39,10 @@ from cds.auth import (
 )
 from cds.browser import mount_browser_apps
 from cds.config import Settings, get_settings
-from cds.feedback import FeedbackStore, PostgresFeedbackStore, open_store
 from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
 from cds.prefetch import PreconditionFailed
 from cds.service import ThighPainService, UnknownService, WrongHook
+from cds.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("cds.api")
 
@@ -152,23 +152,32 @@ class BodyLimit:
 
 
 def create_app(settings: Settings | None = None, service: ThighPainService | None = None,
-               store: FeedbackStore | PostgresFeedbackStore | None = None,
+               store: Store | None = None,
                as_of: datetime | None = None,
                trust: TrustConfig | None = None) -> FastAPI:
     settings = settings or get_settings()
     service = service or ThighPainService(always_answer=settings.always_answer)
-    store = store or open_store(settings.database_url)
+    store = store or open_store(settings.database_url,
+                                retention_days=settings.issued_retention_days)
+    store.start()  # issued-card writer and pruning, off the request path
     trust = trust or load_trust(settings.trust_file)
-    verifier = None if trust.development else JwtVerifier(trust)
+    verifier = None if trust.development else JwtVerifier(trust, seen=store.remember_token)
     if verifier is None:
         log.warning("DEVELOPMENT MODE: no trusted issuers configured, requests are NOT "
                     "authenticated. Set CDS_TRUST_FILE before connecting a real EHR.")
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with _lifespan(application):
+            yield
+        store.close()  # writes the issued cards still queued
+
     app = new_app(
         settings.docs,
         title="Posterior thigh pain CDS service",
         version=__version__,
         description="CDS Hooks 2.0 service: red flags and likely causes of posterior thigh pain.",
-        lifespan=_lifespan,
+        lifespan=lifespan,
     )
     app.router.route_class = OrjsonRoute
     app.state.service = service
@@ -247,12 +256,17 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         return response
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
-              responses={400: {}, 401: {}, 404: {}})
+              responses={400: {}, 401: {}, 404: {}, 503: {}})
     def feedback(service_id: str, body: FeedbackRequest, request: Request,
                  _: TrustedIssuer | None = Depends(caller)) -> dict[str, int]:
         if service_id not in service.discovery_ids():
             raise ApiError(404, f"no CDS service with id {service_id!r}")
-        new = store.add(service_id, body.feedback)
+        try:
+            new = store.add(service_id, body.feedback)
+        except StoreUnavailable as exc:
+            log.error("feedback not stored (answered 503): %s", exc)
+            raise ApiError(503, "feedback store unavailable; nothing was stored, please "
+                                "send it again later") from exc
         observe_feedback(body.feedback, new)
         annotate(request, service=service_id, feedback=len(body.feedback), new=new)
         return {"received": len(body.feedback), "new": new}

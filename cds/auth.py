@@ -20,6 +20,7 @@ import threading
 import time
 import tomllib
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,12 +138,16 @@ class _JtiCache:
 
 
 class JwtVerifier:
-    def __init__(self, config: TrustConfig, session: requests.Session | None = None) -> None:
+    def __init__(self, config: TrustConfig, session: requests.Session | None = None,
+                 seen: Callable[[str, str, float], bool] | None = None) -> None:
+        """`seen(issuer, jti, keep_until)` is True the first time a token id is seen; the
+        service passes its store's, shared by all processes (default: this process only)."""
         self.config = config
         session = session or requests.Session()
         self.issuers = {i.iss: i for i in config.issuers}
         self.jwks = {i.iss: _Jwks(i, session) for i in config.issuers}
         self.jti = _JtiCache()
+        self.seen = seen or (lambda iss, jti, until: self.jti.check_and_add(f"{iss}|{jti}", until))
 
     def verify(self, authorization: str | None, audience: str) -> TrustedIssuer:
         """The trusted issuer behind a valid `Authorization: Bearer <JWT>`, or AuthError."""
@@ -182,7 +187,7 @@ class JwtVerifier:
             raise AuthError("iat in the future")
         if issuer.tenants is not None and claims.get("tenant") not in issuer.tenants:
             raise AuthError("tenant not allowed")
-        if not self.jti.check_and_add(f"{issuer.iss}|{claims['jti']}", float(claims["exp"])):
+        if not self.seen(issuer.iss, str(claims["jti"]), float(claims["exp"]) + LEEWAY_SECONDS):
             raise AuthError("jti replayed")
         return issuer
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default=f"sqlite:///{Path.cwd() / 'cds-feedback.sqlite3'}",
         description="feedback store: sqlite:///path or postgresql://user:password@host/db")
+    issued_retention_days: int = Field(default=90, ge=1, description="days issued-card rows "
+                                       "are kept (unless feedback refers to them)")
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1,
                                 description="largest request body accepted (bytes)")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(

@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from cds.api import create_app
 from cds.config import Settings
 from cds.content import Content, default_content
-from cds.feedback import FeedbackStore
 from cds.hooks import HookRequest, HookResponse
 from cds.reasoning.assessment import Assessment, assess
 from cds.record import RecordBuilder
 from cds.service import ThighPainService
+from cds.store import Store
 from cds.terminology import Terminology
 from tests.fhir import AS_OF, PATIENT_ID
 
@@ -30,12 +30,12 @@ def service(content: Content) -> ThighPainService:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FeedbackStore:
-    return FeedbackStore(f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
 
 
 @pytest.fixture
-def client(service: ThighPainService, store: FeedbackStore, tmp_path: Path) -> Iterator[TestClient]:
+def client(service: ThighPainService, store: Store, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
     app = create_app(settings, service=service, store=store, as_of=AS_OF)
     with TestClient(app) as test_client:

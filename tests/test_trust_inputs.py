@@ -73,6 +73,7 @@ def test_feedback_report_gives_rates_per_card_type(client: TestClient, tmp_path)
     ]
     assert client.post("/cds-services/thigh-pain/feedback",
                        json={"feedback": feedback}).status_code == 200
+    client.app.state.store.flush()  # issued cards are recorded in the background
     db = client.app.state.store.path
     result = CliRunner().invoke(cli, ["feedback", "--database-url", f"sqlite:///{db}",
                                       "--json"])
