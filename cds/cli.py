@@ -150,7 +150,7 @@ def feedback_report(
     from rich.table import Table
 
     from cds.config import ConfigError, load_settings, redact_url
-    from cds.feedback import open_store
+    from cds.store import StoreUnavailable, open_store
 
     try:
         url = database_url or load_settings().database_url
@@ -160,8 +160,10 @@ def feedback_report(
     if file and not Path(file).is_file():  # never create an empty store just to report on it
         _fail(f"{redact_url(url)}: no feedback database there (run from the folder "
               "`cds serve` ran in, or give --database-url / CDS_DATABASE_URL)")
-    store = open_store(url)
-    rows: list[dict[str, Any]] = store.report()
+    try:
+        rows: list[dict[str, Any]] = open_store(url, create=False).report()
+    except (StoreUnavailable, ValueError) as exc:  # unreachable, no such database, bad URL
+        _fail(f"{redact_url(url)}: {exc}")
     if as_json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -17,11 +17,24 @@ from cds.service import ThighPainService
 from cds.store import Store
 from cds.terminology import Terminology
 from tests.fhir import AS_OF, PATIENT_ID
+from tests.postgres import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="session")
 def content() -> Content:
     return default_content()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on loopback, started the first time a test asks for it."""
+    yield from postgres_server()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A new, empty PostgreSQL database."""
+    return postgres.fresh_database()
 
 
 @pytest.fixture(scope="session")

@@ -74,9 +74,12 @@ def _sqlite_engine(url: URL, timeout: float) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        sync = "FULL" if options.get("durable", True) else "NORMAL"
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(options.get('timeout', timeout) * 1000)}")
-        conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+        wanted = ("FULL" if options.get("durable", True) else "NORMAL",
+                  int(options.get("timeout", timeout) * 1000))
+        if conn.info.get("sqlite_settings") != wanted:  # per connection, kept while pooled
+            conn.exec_driver_sql(f"PRAGMA synchronous={wanted[0]}")
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={wanted[1]}")
+            conn.info["sqlite_settings"] = wanted
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("write", True) else "BEGIN")
 
     return engine

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, delete, exists, func, select
+from sqlalchemy import Table, bindparam, case, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cds.hooks import Card, Feedback
@@ -87,6 +88,7 @@ class Store:
         self.engine = connect(self.url, timeout)
         self._insert: Callable[[Table], postgresql.Insert | sqlite.Insert] = (
             postgresql.insert if self.url.get_backend_name() == "postgresql" else sqlite.insert)
+        self._remember_statement = self._token_upsert()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
         self._schema_retry_at = 0.0
@@ -208,6 +210,16 @@ class Store:
 
     # ------------------------------------------------------------ seen token ids
 
+    def _token_upsert(self) -> Any:
+        insert = self._insert(seen_token).values(
+            token_key=bindparam("key"), issuer=bindparam("issuer"),
+            expires_at=bindparam("expires_at"))
+        # a row whose token has expired may be reused; a live one may not
+        return insert.on_conflict_do_update(
+            index_elements=[seen_token.c.token_key],
+            set_={"expires_at": insert.excluded.expires_at, "issuer": insert.excluded.issuer},
+            where=seen_token.c.expires_at < bindparam("now"))
+
     def remember_token(self, issuer: str, jti: str, expires_at: float) -> bool:
         """True the first time a token id is seen while it lives, False for a replay.
 
@@ -229,15 +241,10 @@ class Store:
 
     def _remember_in_store(self, key: str, issuer: str, expires_at: float) -> bool:
         self._ensure_schema()
-        insert = self._insert(seen_token).values(
-            token_key=key, issuer=issuer, expires_at=int(expires_at) + 1)
-        # a row whose token has expired may be reused; a live one may not
-        upsert = insert.on_conflict_do_update(
-            index_elements=[seen_token.c.token_key],
-            set_={"expires_at": insert.excluded.expires_at, "issuer": insert.excluded.issuer},
-            where=seen_token.c.expires_at < int(self._clock()))
+        values = {"key": key, "issuer": issuer, "expires_at": math.ceil(expires_at),
+                  "now": int(self._clock())}
         with transaction(self.engine, durable=False, timeout=REQUEST_PATH_TIMEOUT) as conn:
-            return bool(conn.execute(upsert).rowcount == 1)
+            return bool(conn.execute(self._remember_statement, values).rowcount == 1)
 
     # ------------------------------------------------------------ health
 
