@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from cds.hooks import Card, Feedback
 from cds.store import Store
-from cds.store.migrate import VERSION_TABLE, head
+from cds.store.migrate import HEAD, MIGRATIONS, VERSION_TABLE
 from cds.store.schema import metadata
 
 DAY = 86_400.0
@@ -101,13 +101,18 @@ def test_pruning_drops_old_cards_and_expired_tokens_but_keeps_what_feedback_need
 
 def test_schema_in_code_matches_the_migrations(url: str) -> None:
     from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
     store = Store(url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)]
     assert diff == [], "cds/store/schema.py changed without a migration"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
 STARTER = """
@@ -158,4 +163,4 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path: Pa
     store = Store(f"sqlite:///{db}")
     assert store.report() == [{"card_type": "dvt", "accepted": 0, "overridden": 1}]
     with sqlite3.connect(db) as conn:
-        assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [(head(),)]
+        assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [(HEAD,)]

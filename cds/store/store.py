@@ -21,12 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, case, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cds.hooks import Card, Feedback
 from cds.store import migrate
 from cds.store.bookkeeper import Bookkeeper, Row
 from cds.store.engine import (
@@ -40,11 +39,14 @@ from cds.store.engine import (
 from cds.store.schema import feedback, issued_card, seen_token
 from cds.store.tokens import LocalSeenTokens, token_key
 
+if TYPE_CHECKING:
+    from cds.hooks import Card, Feedback
+
 log = logging.getLogger("cds.store")
 
 PRUNE_BATCH = 5_000
 RETRY_SECONDS = 5.0  # how long a failing store is left alone by the request path
-REQUEST_PATH_TIMEOUT = 1.0  # the longest a token check waits for a locked database
+REQUEST_PATH_TIMEOUT = 1.0  # at most this long a token check or ping waits for a lock
 
 
 def _timestamp(moment: datetime) -> str:
@@ -85,6 +87,7 @@ class Store:
         self.path = str(file) if file is not None else None
         self.retention = timedelta(days=retention_days)
         self._clock = clock
+        self._quick = min(timeout, REQUEST_PATH_TIMEOUT)
         self.engine = connect(self.url, timeout)
         self._insert: Callable[[Table], postgresql.Insert | sqlite.Insert] = (
             postgresql.insert if self.url.get_backend_name() == "postgresql" else sqlite.insert)
@@ -243,7 +246,7 @@ class Store:
         self._ensure_schema()
         values = {"key": key, "issuer": issuer, "expires_at": math.ceil(expires_at),
                   "now": int(self._clock())}
-        with transaction(self.engine, durable=False, timeout=REQUEST_PATH_TIMEOUT) as conn:
+        with transaction(self.engine, durable=False, timeout=self._quick) as conn:
             return bool(conn.execute(self._remember_statement, values).rowcount == 1)
 
     # ------------------------------------------------------------ health
@@ -251,11 +254,11 @@ class Store:
     def ping(self) -> None:
         """Raise StoreUnavailable, saying why, unless the store can take writes now."""
         self._ensure_schema()
-        with transaction(self.engine, timeout=REQUEST_PATH_TIMEOUT) as conn:
+        with transaction(self.engine, timeout=self._quick) as conn:
             current = migrate.version(conn)
-        if current != migrate.head():
+        if current != migrate.HEAD:
             raise StoreUnavailable(f"schema version {current}, this service needs "
-                                   f"{migrate.head()}")
+                                   f"{migrate.HEAD}")
 
     def stats(self) -> dict[str, int]:
         """Counters for metrics: issued cards written and dropped, queue depth, token
