@@ -6,11 +6,12 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 bash scripts/fetch-terminology.sh || true
-# CI also tests the PostgreSQL feedback store against a real server (skipped elsewhere)
+# CI also tests the shared store (and two `cds serve` processes on it) against a real
+# PostgreSQL server (skipped elsewhere)
 if [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
-    >/dev/null 2>&1 || echo "note: could not install PostgreSQL; its test will be skipped" >&2
+    >/dev/null 2>&1 || echo "note: could not install PostgreSQL; its tests will be skipped" >&2
 fi
 # CI also runs the browser tests (tests/browser) in Debian's Chromium, driven by Playwright;
 # elsewhere they are skipped when Chromium is missing (Playwright's own download is not used)

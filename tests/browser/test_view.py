@@ -21,6 +21,7 @@ def _expected_cards(live: LiveService, name: str) -> list[Any]:
 
 
 def _counts(live: LiveService) -> dict[str, tuple[int, int]]:
+    live.store.flush()  # issued cards (the report's card types) are written in the background
     return {str(r["card_type"]): (int(str(r["accepted"])), int(str(r["overridden"])))
             for r in live.store.report()}
 
