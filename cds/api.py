@@ -2,8 +2,10 @@
 
 Bad input gets a 4xx with a message saying what is wrong (400 for malformed JSON or a request
 that breaks the specification, 404 for an unknown service, 412 when required data can be
-neither prefetched nor fetched, 413 for an oversized body). Logs carry the hookInstance,
-service, timings and card counts, never patient data or tokens.
+neither prefetched nor fetched, 413 for an oversized body). Feedback gets 503 while the store
+cannot take it; hook calls never wait for the store (issued cards are recorded in the
+background). Logs carry the hookInstance, service, timings and card counts, never patient
+data or tokens.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import text
 
 from cds.hooks import Card, Feedback
 from cds.store import Store
+from cds.store.bookkeeper import Bookkeeper, Row
 from cds.store.migrate import HEAD, MIGRATIONS, VERSION_TABLE
 from cds.store.schema import metadata
 
@@ -118,6 +121,7 @@ def test_schema_in_code_matches_the_migrations(url: str) -> None:
 STARTER = """
 import sys, time, pathlib
 from cds.store import Store
+from cds.store.bookkeeper import Bookkeeper, Row
 folder = pathlib.Path(sys.argv[2])
 (folder / f"ready-{sys.argv[3]}").touch()
 while not (folder / "go").exists():
@@ -126,9 +130,10 @@ Store(sys.argv[1], create=True).ping()
 """
 
 
-def test_processes_starting_together_on_an_empty_database_all_come_up(
-        url: str, tmp_path: Path) -> None:
-    count = 2
+def test_processes_starting_together_on_an_empty_postgresql_both_come_up(
+        postgres_url: str, tmp_path: Path) -> None:
+    """(On SQLite, BEGIN IMMEDIATE serialises them; the two `cds serve` test starts both.)"""
+    url, count = postgres_url, 2
     starters = [subprocess.Popen([sys.executable, "-c", STARTER, url, str(tmp_path), str(i)],
                                  stderr=subprocess.PIPE, text=True) for i in range(count)]
     try:
@@ -164,3 +169,40 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path: Pa
     assert store.report() == [{"card_type": "dvt", "accepted": 0, "overridden": 1}]
     with sqlite3.connect(db) as conn:
         assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [(HEAD,)]
+
+
+def test_a_full_bookkeeping_queue_drops_counts_and_logs_without_blocking(
+        caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+    written: list[Row] = []
+
+    def slow_write(rows: Sequence[Row]) -> None:  # a database that has stopped answering
+        release.wait(10)
+        written.extend(rows)
+
+    keeper = Bookkeeper(slow_write, lambda: None, capacity=2, batch_rows=1)
+    keeper.start()
+    keeper.submit([{"n": 0}])
+    deadline = time.monotonic() + 10
+    while keeper.depth and time.monotonic() < deadline:  # the writer took it and hangs
+        time.sleep(0.01)
+    for n in range(1, 6):
+        keeper.submit([{"n": n}])  # returns at once: 2 queued, 3 dropped
+    assert keeper.dropped == 3
+    assert "queue full" in caplog.text and "clinical answers are unaffected" in caplog.text
+    release.set()
+    assert keeper.flush()
+    assert [row["n"] for row in written] == [0, 1, 2]
+    keeper.close()
+
+
+def test_retention_period_is_a_setting(monkeypatch: pytest.MonkeyPatch, service,
+                                       tmp_path: Path) -> None:
+    from cds.api import create_app
+    from cds.config import Settings
+
+    monkeypatch.setenv("CDS_ISSUED_RETENTION_DAYS", "30")
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}"),
+                     service=service)
+    assert app.state.store.retention.days == 30
+    assert Settings().issued_retention_days == 30
