@@ -188,9 +188,11 @@ class Store:
             select(issued_card.c.uuid)
             .where(issued_card.c.issued_at < cutoff,
                    ~exists().where(feedback.c.card == issued_card.c.uuid))
-            .limit(PRUNE_BATCH).correlate(None).scalar_subquery())
+            .limit(PRUNE_BATCH).with_for_update(skip_locked=True)  # several processes prune
+            .correlate(None).scalar_subquery())
         expired = (select(seen_token.c.token_key).where(seen_token.c.expires_at < int(now))
-                   .limit(PRUNE_BATCH).correlate(None).scalar_subquery())
+                   .limit(PRUNE_BATCH).with_for_update(skip_locked=True)
+                   .correlate(None).scalar_subquery())
         pruned = {
             "issued_cards": self._delete_in_batches(
                 delete(issued_card).where(issued_card.c.uuid.in_(old_cards))),
