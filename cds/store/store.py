@@ -5,7 +5,7 @@
 - Issued cards: recorded off the request path (cds.store.bookkeeper), kept for the retention
   period (and as long as feedback refers to them, so the report keeps its card types).
 - Seen token ids: kept until the token expires, shared by every process on the database, so a
-  client JWT is accepted once by the whole deployment.
+  client JWT is accepted once by the whole deployment (cds.store.tokens).
 
 A store that cannot be used raises StoreUnavailable with the driver's error; it recovers by
 itself when the database does.
@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, case, delete, exists, func, select
+from sqlalchemy import Table, case, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cds.store import migrate
@@ -37,7 +36,7 @@ from cds.store.engine import (
     transaction,
 )
 from cds.store.schema import feedback, issued_card, seen_token
-from cds.store.tokens import LocalSeenTokens, token_key
+from cds.store.tokens import SeenTokens
 
 if TYPE_CHECKING:
     from cds.hooks import Card, Feedback
@@ -45,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cds.store")
 
 PRUNE_BATCH = 5_000
-RETRY_SECONDS = 5.0  # how long a failing store is left alone by the request path
+RETRY_SECONDS = 5.0  # a failed migration is retried after this long
 REQUEST_PATH_TIMEOUT = 1.0  # at most this long a token check or ping waits for a lock
 
 
@@ -91,14 +90,12 @@ class Store:
         self.engine = connect(self.url, timeout)
         self._insert: Callable[[Table], postgresql.Insert | sqlite.Insert] = (
             postgresql.insert if self.url.get_backend_name() == "postgresql" else sqlite.insert)
-        self._remember_statement = self._token_upsert()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
         self._schema_retry_at = 0.0
         self._schema_error = ""
-        self._tokens_retry_at = 0.0
-        self._local_tokens = LocalSeenTokens()
-        self.tokens_checked_locally = 0
+        self._tokens = SeenTokens(self.engine, self._insert(seen_token), clock=clock,
+                                  timeout=self._quick, ready=self._ensure_schema)
         self._bookkeeper = Bookkeeper(self._write_issued, self.prune)
         try:
             self._ensure_schema()
@@ -215,41 +212,10 @@ class Store:
 
     # ------------------------------------------------------------ seen token ids
 
-    def _token_upsert(self) -> Any:
-        insert = self._insert(seen_token).values(
-            token_key=bindparam("key"), issuer=bindparam("issuer"),
-            expires_at=bindparam("expires_at"))
-        # a row whose token has expired may be reused; a live one may not
-        return insert.on_conflict_do_update(
-            index_elements=[seen_token.c.token_key],
-            set_={"expires_at": insert.excluded.expires_at, "issuer": insert.excluded.issuer},
-            where=seen_token.c.expires_at < bindparam("now"))
-
     def remember_token(self, issuer: str, jti: str, expires_at: float) -> bool:
-        """True the first time a token id is seen while it lives, False for a replay.
-
-        Atomic across processes (a primary key decides). While the store cannot be reached
-        the check falls back to this process's memory, logged and counted, so that clinical
-        answers go on; replays to other processes are then not caught."""
-        key = token_key(issuer, jti)
-        if time.monotonic() >= self._tokens_retry_at:
-            try:
-                new = self._remember_in_store(key, issuer, expires_at)
-            except StoreUnavailable as exc:
-                self._tokens_retry_at = time.monotonic() + RETRY_SECONDS
-                log.error("token replay check falls back to this process for %.0f s: %s",
-                          RETRY_SECONDS, exc)
-            else:  # seen here while the store was down: still a replay
-                return new and key not in self._local_tokens
-        self.tokens_checked_locally += 1
-        return self._local_tokens.remember(key, expires_at, self._clock())
-
-    def _remember_in_store(self, key: str, issuer: str, expires_at: float) -> bool:
-        self._ensure_schema()
-        values = {"key": key, "issuer": issuer, "expires_at": math.ceil(expires_at),
-                  "now": int(self._clock())}
-        with transaction(self.engine, durable=False, timeout=self._quick) as conn:
-            return bool(conn.execute(self._remember_statement, values).rowcount == 1)
+        """True the first time a token id is seen while it lives, False for a replay
+        (shared by every process on the database; see cds.store.tokens)."""
+        return self._tokens.remember(issuer, jti, expires_at)
 
     # ------------------------------------------------------------ health
 
@@ -268,7 +234,7 @@ class Store:
         return {"issued_written": self._bookkeeper.written,
                 "issued_dropped": self._bookkeeper.dropped,
                 "issued_queued": self._bookkeeper.depth,
-                "tokens_checked_locally": self.tokens_checked_locally}
+                "tokens_checked_locally": self._tokens.checked_locally}
 
     def close(self) -> None:
         """Write what is queued, stop the writer, close connections."""
