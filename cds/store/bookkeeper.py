@@ -37,7 +37,8 @@ class Bookkeeper:
         self.written = 0
         self.dropped = 0
         self._failing_since: float | None = None
-        self._last_warning = 0.0
+        self._last_warning: float | None = None
+        self._warned = False  # an error was logged and its recovery not yet
 
     def start(self) -> None:
         if self._thread is not None:
@@ -132,9 +133,11 @@ class Bookkeeper:
             self._dropped(len(rows), f"{exc.__class__.__name__}: {exc}")
             return
         self.written += len(rows)
-        if self._failing_since is not None:
-            log.warning("issued-card bookkeeping recovered after %.0f s; %d cards dropped "
-                        "so far", time.monotonic() - self._failing_since, self.dropped)
+        with self._lock:
+            if self._warned and self._failing_since is not None:
+                log.warning("issued-card bookkeeping recovered after %.0f s; %d cards dropped "
+                            "so far", time.monotonic() - self._failing_since, self.dropped)
+                self._warned = False
             self._failing_since = None
 
     def _run_maintenance(self) -> None:
@@ -146,13 +149,14 @@ class Bookkeeper:
             log.exception("store maintenance (pruning) failed, will retry")
 
     def _dropped(self, count: int, reason: str) -> None:
+        """Count dropped rows; log at most once a minute (and the recovery after it)."""
         with self._lock:
             self.dropped += count
             now = time.monotonic()
-            first = self._failing_since is None
-            if first:
+            if self._failing_since is None:
                 self._failing_since = now
-            if first or now - self._last_warning >= WARN_EVERY_SECONDS:
+            if self._last_warning is None or now - self._last_warning >= WARN_EVERY_SECONDS:
                 self._last_warning = now
+                self._warned = True
                 log.error("issued-card bookkeeping: %d cards not recorded (%d in all): %s; "
                           "clinical answers are unaffected", count, self.dropped, reason)
