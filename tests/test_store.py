@@ -8,8 +8,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from cds.store.migrate import HEAD, MIGRATIONS, VERSION_TABLE
 from cds.store.schema import metadata
 
 DAY = 86_400.0
+Opener = Callable[..., Store]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,13 +33,27 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture
+def stores() -> Iterator[Opener]:
+    """Opens stores and closes them (their pooled connections) after the test."""
+    opened: list[Store] = []
+
+    def open_store(url: str, **options: Any) -> Store:
+        opened.append(Store(url, **options))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
 def card(uuid: str, card_type: str) -> Card:
     return Card(uuid=uuid, summary="s", indicator="warning", source={"label": "x"},
                 extension={"thigh-pain-cds": {"cardType": card_type}})
 
 
-def test_feedback_is_stored_once_and_counted_per_card_type(url: str) -> None:
-    store = Store(url)
+def test_feedback_is_stored_once_and_counted_per_card_type(url: str, stores: Opener) -> None:
+    store = stores(url)
     store.record_issued("thigh-pain", [card("c-1", "dvt"), card("c-2", "differential")])
     assert store.flush()
     accepted = Feedback(card="c-1", outcome="accepted", acceptedSuggestions=[{"id": "s1"}],
@@ -55,9 +71,10 @@ def test_feedback_is_stored_once_and_counted_per_card_type(url: str) -> None:
     store.close()
 
 
-def test_a_token_id_is_accepted_once_by_every_process_until_it_expires(url: str) -> None:
+def test_a_token_id_is_accepted_once_by_every_process_until_it_expires(
+        url: str, stores: Opener) -> None:
     now = [1_900_000_000.0]
-    one, other = (Store(url, clock=lambda: now[0]) for _ in range(2))  # two processes' views
+    one, other = (stores(url, clock=lambda: now[0]) for _ in range(2))  # two processes' views
     assert one.remember_token("https://ehr.a", "jti-1", now[0] + 300)
     assert not other.remember_token("https://ehr.a", "jti-1", now[0] + 300)
     assert not one.remember_token("https://ehr.a", "jti-1", now[0] + 300)
@@ -67,8 +84,8 @@ def test_a_token_id_is_accepted_once_by_every_process_until_it_expires(url: str)
     assert not one.remember_token("https://ehr.a", "jti-1", now[0] + 300)
 
 
-def test_a_token_replayed_after_100000_others_is_still_refused(url: str) -> None:
-    store = Store(url)
+def test_a_token_replayed_after_100000_others_is_still_refused(url: str, stores: Opener) -> None:
+    store = stores(url)
     expires = time.time() + 300
     assert store.remember_token("https://ehr.a", "first", expires)
     # 100,000 other live token ids, as many workers would record them in a few minutes
@@ -83,9 +100,9 @@ def test_a_token_replayed_after_100000_others_is_still_refused(url: str) -> None
 
 
 def test_pruning_drops_old_cards_and_expired_tokens_but_keeps_what_feedback_needs(
-        url: str) -> None:
+        url: str, stores: Opener) -> None:
     now = [1_900_000_000.0]
-    store = Store(url, retention_days=90, clock=lambda: now[0])
+    store = stores(url, retention_days=90, clock=lambda: now[0])
     store.record_issued("thigh-pain", [card("old", "dvt"), card("old-with-feedback", "pe")])
     assert store.flush()
     store.add("thigh-pain", [Feedback(card="old-with-feedback", outcome="overridden",
@@ -102,13 +119,13 @@ def test_pruning_drops_old_cards_and_expired_tokens_but_keeps_what_feedback_need
     assert store.prune() == {"issued_cards": 0, "seen_tokens": 0}
 
 
-def test_schema_in_code_matches_the_migrations(url: str) -> None:
+def test_schema_in_code_matches_the_migrations(url: str, stores: Opener) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    store = Store(url)
+    store = stores(url)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)]
@@ -131,7 +148,7 @@ Store(sys.argv[1], create=True).ping()
 
 
 def test_processes_starting_together_on_an_empty_postgresql_both_come_up(
-        postgres_url: str, tmp_path: Path) -> None:
+        postgres_url: str, tmp_path: Path, stores: Opener) -> None:
     """(On SQLite, BEGIN IMMEDIATE serialises them; the two `cds serve` test starts both.)"""
     url, count = postgres_url, 2
     starters = [subprocess.Popen([sys.executable, "-c", STARTER, url, str(tmp_path), str(i)],
@@ -146,10 +163,11 @@ def test_processes_starting_together_on_an_empty_postgresql_both_come_up(
         for p in starters:
             p.kill()
     assert [p.returncode for p in starters] == [0] * count, "\n".join(errors)
-    Store(url).ping()  # at the newest version, migrated once
+    stores(url).ping()  # at the newest version, migrated once
 
 
-def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:
+def test_a_database_from_before_migrations_is_adopted_with_its_rows(
+        tmp_path: Path, stores: Opener) -> None:
     db = tmp_path / "old.sqlite3"
     with sqlite3.connect(db) as conn:  # what the service created before it had migrations
         conn.executescript("""
@@ -165,7 +183,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path: Pa
             INSERT INTO feedback VALUES ('f', 'thigh-pain', 'c-1', 'overridden', NULL, NULL,
                 NULL, '2026-11-20T10:05:00Z', '2026-11-20T10:05:01+00:00');
         """)
-    store = Store(f"sqlite:///{db}")
+    store = stores(f"sqlite:///{db}")
     assert store.report() == [{"card_type": "dvt", "accepted": 0, "overridden": 1}]
     with sqlite3.connect(db) as conn:
         assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [(HEAD,)]
