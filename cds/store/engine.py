@@ -62,7 +62,7 @@ def connect(url: URL, timeout: float) -> Engine:
 
 
 def _sqlite_engine(url: URL, timeout: float) -> Engine:
-    engine = create_engine(url, pool_size=8, max_overflow=24, connect_args={
+    engine = create_engine(url, pool_size=8, max_overflow=24, pool_timeout=timeout, connect_args={
         "timeout": timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -86,7 +86,9 @@ def _sqlite_engine(url: URL, timeout: float) -> Engine:
 
 
 def _postgres_engine(url: URL, timeout: float) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24,
+    # at most 12 connections a process: N processes need N x 12 of max_connections
+    engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8,
+                           pool_timeout=timeout,
                            connect_args={"connect_timeout": max(1, round(timeout))})
 
     @event.listens_for(engine, "begin")
