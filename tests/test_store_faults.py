@@ -107,7 +107,7 @@ def test_clinicians_get_cards_while_the_store_is_down_and_feedback_recovers(
             if readiness_sees_it:
                 not_ready = client.get("/health/ready")
                 assert not_ready.status_code == 503
-                assert error in not_ready.json()["error"]
+                assert error in not_ready.json()["store"]
             store.flush()
         finally:
             repair()

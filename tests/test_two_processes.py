@@ -51,9 +51,9 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) -> Non
         if server.poll() is not None:
             pytest.fail(f"server exited: {log.read_text()[-2000:]}")
         try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or listening but not serving
             time.sleep(0.1)
     pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
 

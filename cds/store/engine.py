@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 
 class StoreUnavailable(Exception):
@@ -62,8 +63,12 @@ def connect(url: URL, timeout: float) -> Engine:
 
 
 def _sqlite_engine(url: URL, timeout: float) -> Engine:
-    engine = create_engine(url, pool_size=8, max_overflow=24, pool_timeout=timeout, connect_args={
-        "timeout": timeout, "check_same_thread": False})
+    connect_args = {"timeout": timeout, "check_same_thread": False}
+    if sqlite_file(url) is None:  # in memory (tests, docs): one connection, one database
+        engine = create_engine(url, poolclass=StaticPool, connect_args=connect_args)
+    else:
+        engine = create_engine(url, pool_size=8, max_overflow=24, pool_timeout=timeout,
+                               connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _: Any) -> None:

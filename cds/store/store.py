@@ -99,11 +99,11 @@ class Store:
         self._bookkeeper = Bookkeeper(self._write_issued, self.prune)
         try:
             self._ensure_schema()
-        except StoreUnavailable as exc:
+        except StoreUnavailable:
             if not create:
                 raise
-            log.error("store %s unavailable at start-up (CDS_DATABASE_URL); clinical answers "
-                      "go on, feedback gets 503 until it recovers: %s", self.describe(), exc)
+            # the service still starts: feedback gets 503 and readiness says why until the
+            # database answers (`cds serve` checks it before listening: see cds/preflight.py)
 
     def describe(self) -> str:
         """The database, without its password (for logs)."""
