@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -47,6 +49,8 @@ from cds.service import ThighPainService, UnknownService, WrongHook
 from cds.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("cds.api")
+
+HOOK_THREADS = 40  # hook calls in progress at once (each holds a thread while it fetches)
 
 
 class ApiError(Exception):
@@ -234,28 +238,36 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     def discovery(_: TrustedIssuer | None = Depends(caller)) -> DiscoveryResponse:
         return service.discovery()
 
+    # Hook calls run in threads of their own: while slow FHIR servers hold some of them (at
+    # most FetchLimits.total_seconds each), discovery, feedback and health still answer.
+    hook_threads = anyio.CapacityLimiter(HOOK_THREADS)
+
     @app.post("/cds-services/{service_id}", response_model=HookResponse,
               response_model_exclude_none=True, tags=["CDS Hooks"],
               responses={400: {}, 401: {}, 404: {}, 412: {}, 413: {}})
-    def call_service(service_id: str, hook_request: HookRequest, request: Request,
-                     issuer: TrustedIssuer | None = Depends(caller)) -> HookResponse:
+    async def call_service(service_id: str, hook_request: HookRequest, request: Request,
+                           issuer: TrustedIssuer | None = Depends(caller)) -> HookResponse:
         annotate(request, request_id=str(hook_request.hookInstance), service=service_id)
-        try:
-            response, stats = service.call(
-                service_id, hook_request, as_of=as_of,
-                allow_server=lambda url: fhir_server_allowed(url, issuer))
-        except UnknownService as exc:
-            raise ApiError(404, f"no CDS service with id {service_id!r}") from exc
-        except WrongHook as exc:
-            raise ApiError(400, str(exc)) from exc
-        except PreconditionFailed as exc:
-            raise ApiError(412, str(exc)) from exc
-        store.record_issued(service_id, response.cards)
-        observe_hook(response.cards, stats)
-        annotate(request, cards=stats.cards, by_indicator=stats.by_indicator,
-                 fetched=len(stats.fetched), missing=stats.missing, skipped=stats.skipped,
-                 pipeline_ms=round(stats.millis, 1))
-        return response
+
+        def answer() -> HookResponse:
+            try:
+                response, stats = service.call(
+                    service_id, hook_request, as_of=as_of,
+                    allow_server=lambda url: fhir_server_allowed(url, issuer))
+            except UnknownService as exc:
+                raise ApiError(404, f"no CDS service with id {service_id!r}") from exc
+            except WrongHook as exc:
+                raise ApiError(400, str(exc)) from exc
+            except PreconditionFailed as exc:
+                raise ApiError(412, str(exc)) from exc
+            store.record_issued(service_id, response.cards)
+            observe_hook(response.cards, stats)
+            annotate(request, cards=stats.cards, by_indicator=stats.by_indicator,
+                     fetched=len(stats.fetched), missing=stats.missing, skipped=stats.skipped,
+                     pipeline_ms=round(stats.millis, 1))
+            return response
+
+        return await anyio.to_thread.run_sync(answer, limiter=hook_threads)
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
               responses={400: {}, 401: {}, 404: {}, 503: {}})
@@ -274,7 +286,7 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
         return {"received": len(body.feedback), "new": new}
 
     @app.get("/health", tags=["operations"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     mount_browser_apps(app, settings, service, store, trust, as_of)  # /view and /smart

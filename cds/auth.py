@@ -13,7 +13,6 @@ iat (small leeway), jti not seen before while the token lives, tenant allowed.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
@@ -23,11 +22,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cds.fhir.scope import parse_origin, refused_host, within
 
 log = logging.getLogger("cds.auth")
 
@@ -48,8 +48,17 @@ class TrustedIssuer(BaseModel):
     jwks_url: str | None = None
     jwks_file: str | None = None
     jku: list[str] = Field(default_factory=list)  # jku header values this client may send
-    fhir_servers: list[str] = Field(default_factory=list)  # allowed fhirServer URL prefixes
+    fhir_servers: list[str] = Field(default_factory=list)  # allowed fhirServer base URLs
     tenants: list[str] | None = None
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _usable_bases(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if parse_origin(url) is None:
+                raise ValueError(f"fhir_servers: {url!r} is not an http(s) base URL without "
+                                 "user name, password or dot segments")
+        return value
 
 
 class TrustConfig(BaseModel):
@@ -194,25 +203,19 @@ class JwtVerifier:
 
 # ---------------------------------------------------------------- safe fetching
 
-_BLOCKED_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
-
 
 def fhir_server_allowed(url: str, issuer: TrustedIssuer | None) -> bool:
     """May we fetch from this fhirServer on behalf of this caller?
 
-    A trusted issuer lists its FHIR servers (URL prefixes). In development mode any http(s)
-    server is allowed except link-local and cloud metadata addresses."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    A trusted issuer lists its FHIR server base URLs: the fhirServer must have the same scheme,
+    host and port as one of them and a path at or below its path (parsed, never a text
+    prefix); a user name or password in the URL is refused. In development mode any http(s)
+    server is allowed except link-local and cloud-metadata addresses; names are checked
+    again on the addresses they resolve to, when the connection is made
+    (cds.fhir.transport)."""
+    origin = parse_origin(url)
+    if origin is None:
         return False
     if issuer is not None:
-        return any(url.rstrip("/").startswith(prefix.rstrip("/")) for prefix in
-                   issuer.fhir_servers)
-    host = parts.hostname.lower()
-    if host in _BLOCKED_HOSTS:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return not (address.is_link_local or address.is_unspecified or address.is_multicast)
+        return any(within(url, allowed) for allowed in issuer.fhir_servers)
+    return refused_host(origin.host) is None

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
@@ -21,7 +22,20 @@ from pydantic import (
     model_validator,
 )
 
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+def _unicode_text(value: str) -> str:
+    """Refuse lone UTF-16 surrogates ("\\ud800" in JSON): they are not text, and neither a
+    database nor a UTF-8 response can hold them."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("contains a lone UTF-16 surrogate, which is not valid text") from exc
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode_text)]
+NonEmpty = Annotated[Text, StringConstraints(min_length=1)]
 Extension = dict[str, Any]
 USER_TYPES = {"Practitioner", "PractitionerRole", "Patient", "RelatedPerson"}
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -217,7 +231,7 @@ class AcceptedSuggestion(WireModel):
 
 class OverrideReasonFeedback(WireModel):
     reason: Coding | None = None
-    userComment: str | None = None
+    userComment: Text | None = None
 
 
 class Feedback(WireModel):
@@ -225,7 +239,7 @@ class Feedback(WireModel):
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReasonFeedback | None = None
-    outcomeTimestamp: Annotated[str, Field(min_length=1)]
+    outcomeTimestamp: Annotated[Text, Field(min_length=1)]
 
     @model_validator(mode="after")
     def _consistent(self) -> Feedback:

@@ -2,9 +2,11 @@
 
 Templates ask for exactly what the rules need (the Observation query is narrowed to the LOINC
 codes in cards/). A key that is missing or null is fetched from `fhirServer` with the bearer
-token from `fhirAuthorization`, following Bundle `next` links on the same host only, within
-bounds on pages, bytes and time. A fetch that fails is recorded as a data gap that the cards
-show; with neither prefetch nor a server for required data the hook answers 412.
+token from `fhirAuthorization`, following Bundle `next` links only inside the fhirServer's base
+URL, within one set of bounds for the whole call (pages, bytes, resources, and a deadline that
+holds whatever the server does: see cds.fhir.transport). Required data (patient, conditions,
+observations) that can be neither prefetched nor fetched gets 412, naming what failed and why;
+optional data that cannot be read is a data gap the cards name.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
 from cds.content import Content
+from cds.fhir.scope import within
+from cds.fhir.transport import DeadlinePassed, FetchGuard, guarded_session
 from cds.hooks import HookRequest
 from cds.smart.apps import smart_apps
 
@@ -129,11 +132,17 @@ def fill_template(template: str, request: HookRequest) -> str:
 
 @dataclass
 class FetchLimits:
+    """Bounds on everything one hook call reads from the FHIR server, all queries together.
+
+    Memory is bounded by them too: at most `max_bytes` of response text is held, and the
+    parsed resources are at most `max_resources`."""
+
     connect_timeout: float = 3.05
-    read_timeout: float = 10.0
-    total_seconds: float = 20.0
-    max_pages: int = 20
-    max_bytes: int = 50 * 1024 * 1024
+    read_timeout: float = 10.0  # one socket read
+    total_seconds: float = 20.0  # every fetch of the call, whatever the server does
+    max_pages: int = 100
+    max_bytes: int = 32 * 1024 * 1024
+    max_resources: int = 50_000
 
 
 @dataclass
@@ -150,6 +159,10 @@ class PreconditionFailed(Exception):
     """Required data is neither prefetched nor obtainable (CDS Hooks: 412)."""
 
 
+class FetchFailed(ValueError):
+    """A query could not be read completely; the message says why (for cards and logs)."""
+
+
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a Bundle's entries; entries without a resource object are left out,
     and an `entry` that is not a list is an error, never a crash."""
@@ -157,9 +170,18 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise ValueError("Bundle.entry is not a list")
+        raise FetchFailed("Bundle.entry is not a list")
     return [e["resource"] for e in entries
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
 
 
 def _entries(value: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -174,73 +196,81 @@ def _entries(value: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 class FhirFetcher:
-    """Reads FHIR searches from one server with one token, within limits; never logs the token."""
+    """Reads FHIR searches from one server with one token, within one call's limits (pages,
+    bytes, resources and time, all queries together); never logs the token."""
 
     def __init__(self, base: str, token: str | None, limits: FetchLimits,
-                 session: requests.Session | None = None) -> None:
+                 guard: FetchGuard) -> None:
         self.base = base.rstrip("/") + "/"
-        self.host = urlsplit(self.base).netloc
         self.limits = limits
-        self.session = session or requests.Session()
+        self.guard = guard
+        self.session = guarded_session(guard)
         self.headers = {"Accept": "application/fhir+json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
-        self.deadline = time.monotonic() + limits.total_seconds
+        self.pages = self.bytes = self.resources = 0
 
     def _get(self, url: str) -> dict[str, Any]:
-        if urlsplit(url).netloc != self.host:
-            raise ValueError("a page link points to another host; not followed")
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("time budget for FHIR reads used up")
-        timeout = (self.limits.connect_timeout, min(self.limits.read_timeout, remaining))
+        if not within(url, self.base):
+            raise FetchFailed("a page link points outside the fhirServer; not followed")
+        if self.pages >= self.limits.max_pages:
+            raise FetchFailed(f"more than {self.limits.max_pages} pages in one call; "
+                              "stopped reading")
+        self.pages += 1
+        left = self.guard.remaining()
+        timeout = (min(self.limits.connect_timeout, left), min(self.limits.read_timeout, left))
+        room = self.limits.max_bytes - self.bytes
         with self.session.get(url, headers=self.headers, timeout=timeout, stream=True,
                               allow_redirects=False) as response:
             if response.status_code != 200:
-                raise ValueError(f"FHIR server answered HTTP {response.status_code}")
+                raise FetchFailed(f"FHIR server answered HTTP {response.status_code}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > room:
+                raise FetchFailed(f"more than {self.limits.max_bytes} bytes in one call")
             body = bytearray()
             for chunk in response.iter_content(65536):
                 body.extend(chunk)
-                if len(body) > self.limits.max_bytes:
-                    raise ValueError("response larger than the size limit")
-                if time.monotonic() > self.deadline:
-                    raise TimeoutError("time budget for FHIR reads used up")
+                if len(body) > room:
+                    raise FetchFailed(f"more than {self.limits.max_bytes} bytes in one call")
+                self.guard.remaining()
+        self.bytes += len(body)
         try:
             value = json.loads(body)
         except ValueError as exc:
-            raise ValueError("FHIR server sent a body that is not JSON") from exc
+            raise FetchFailed("FHIR server sent a body that is not JSON") from exc
         if not isinstance(value, dict):
-            raise ValueError("FHIR server sent JSON that is not a resource")
+            raise FetchFailed("FHIR server sent JSON that is not a resource")
         return value
+
+    def _count(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.resources += len(found)
+        if self.resources > self.limits.max_resources:
+            raise FetchFailed(f"more than {self.limits.max_resources} resources in one call; "
+                              "stopped reading")
+        return found
 
     def read(self, query: str, kind: str) -> list[dict[str, Any]]:
         url = urljoin(self.base, query)
-        first = self._get(url)
-        if first.get("resourceType") != "Bundle":
-            if first.get("resourceType") == "OperationOutcome":
-                raise ValueError("FHIR server returned an OperationOutcome")
-            return [first] if first.get("resourceType") == kind else []
-        resources = bundle_resources(first)
-        page, bundle = 1, first
-        while True:
-            next_url = next((link.get("url") for link in bundle.get("link") or ()
-                             if isinstance(link, dict) and link.get("relation") == "next"), None)
-            if not next_url:
-                return resources
-            if page >= self.limits.max_pages:
-                raise ValueError(f"more than {self.limits.max_pages} pages; stopped reading")
+        bundle = self._get(url)
+        if bundle.get("resourceType") != "Bundle":
+            if bundle.get("resourceType") == "OperationOutcome":
+                raise FetchFailed("FHIR server returned an OperationOutcome")
+            return self._count([bundle] if bundle.get("resourceType") == kind else [])
+        resources = self._count(bundle_resources(bundle))
+        while (next_url := _next_link(bundle)) is not None:
             bundle = self._get(urljoin(url, next_url))
-            page += 1
-            resources += bundle_resources(bundle)
+            resources += self._count(bundle_resources(bundle))
+        return resources
 
 
 def gather(request: HookRequest, content: Content, limits: FetchLimits | None = None,
-           session: requests.Session | None = None,
            allow_server: Callable[[str], bool] | None = None) -> PatientData:
     """Collect the patient's data from prefetch and, for missing keys, from the FHIR server.
 
     `allow_server` says whether this caller may make us read from its fhirServer; a server it
-    may not use is treated as no server at all."""
+    may not use is treated as no server at all. Required data that can be neither prefetched
+    nor fetched raises PreconditionFailed (412); optional data that cannot be read becomes a
+    data gap the cards name."""
     limits = limits or FetchLimits()
     data = PatientData()
     prefetch = request.prefetch or {}
@@ -276,21 +306,40 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
                 data.missing[spec.kind] = "not prefetched and no usable FHIR server"
         return data
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-    fetcher = FhirFetcher(str(request.fhirServer), token, limits, session)  # server_ok above
-    for spec in to_fetch:
+    with FetchGuard(limits.total_seconds) as guard:
+        fetcher = FhirFetcher(str(request.fhirServer), token, limits, guard)
+        _fetch_all(fetcher, request, sorted(to_fetch, key=lambda s: not s.required), data)
+    return data
+
+
+def _fetch_all(fetcher: FhirFetcher, request: HookRequest, specs: list[PrefetchKey],
+               data: PatientData) -> None:
+    """Fetch required keys first; if any fails, stop and answer 412 naming each one."""
+    failed: list[str] = []
+    for spec in specs:
+        if failed and not spec.required:
+            break
         try:
             query = fill_template(spec.template, request)
             data.resources.setdefault(spec.kind, []).extend(fetcher.read(query, spec.kind))
             data.fetched.append(spec.key)
-        except (requests.RequestException, ValueError, TimeoutError, TemplateError) as exc:
-            reason = _describe(exc)
-            if not spec.quiet:
-                data.missing[spec.kind] = reason
+        except (requests.RequestException, OSError, ValueError, TemplateError) as exc:
+            reason = _describe(exc, fetcher.guard)
             log.warning("fetch of %s failed: %s", spec.key, reason)
-    return data
+            if spec.required:
+                failed.append(f"{spec.key} ({reason})")
+            elif not spec.quiet:
+                data.missing[spec.kind] = reason
+    if failed:
+        raise PreconditionFailed("required data could not be fetched from the fhirServer: "
+                                 + "; ".join(failed))
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, guard: FetchGuard) -> str:
+    if guard.refused:
+        return guard.refused
+    if guard.expired or isinstance(exc, DeadlinePassed):
+        return f"the FHIR server did not answer within the time budget ({guard.seconds:g} s)"
     if isinstance(exc, requests.Timeout | TimeoutError):
         return "the FHIR server did not answer in time"
     if isinstance(exc, requests.ConnectionError):

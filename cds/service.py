@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import requests
-
 from cds.cards import CardContext, render_cards
 from cds.content import Content, default_content
 from cds.hooks import DiscoveryResponse, HookRequest, HookResponse, ServiceDefinition
@@ -87,7 +85,6 @@ class ThighPainService:
         ])
 
     def call(self, service_id: str, request: HookRequest, as_of: datetime | None = None,
-             session: requests.Session | None = None,
              allow_server: Callable[[str], bool] | None = None,
              ) -> tuple[HookResponse, CallStats]:
         started = time.perf_counter()
@@ -98,7 +95,7 @@ class ThighPainService:
                 f"service {service_id!r} answers the {SERVICES[service_id]!r} hook, "
                 f"not {request.hook!r}"
             )
-        data = gather(request, self.content, self.limits, session, allow_server)
+        data = gather(request, self.content, self.limits, allow_server)
         encounter_id = request.context.encounterId if request.hook == "encounter-start" else None
         record = self.builder.build(request.context.patientId, data.resources, data.missing,
                                     as_of, encounter_id)

@@ -60,7 +60,8 @@ def test_service_fetches_from_a_real_fhir_server(base_url: str) -> None:
     assert "Could not be assessed" not in cards[0]["detail"]
 
 
-def test_wrong_token_at_the_fhir_server_is_a_named_gap(base_url: str) -> None:
+def test_wrong_token_at_the_fhir_server_is_412_naming_it(base_url: str) -> None:
+    """Without prefetch, required data the FHIR server refuses to give is a 412 (CDS Hooks)."""
     with serve_resources([patient()], token="right") as fhir:
         request = hook_request(fhirServer=fhir, fhirAuthorization={
             "access_token": "wrong", "token_type": "Bearer", "expires_in": 60,
@@ -69,5 +70,5 @@ def test_wrong_token_at_the_fhir_server_is_a_named_gap(base_url: str) -> None:
         request["prefetch"] = {k: v for k, v in request["prefetch"].items()
                                if k in {"patient", "conditions"}}
         reply = requests.post(f"{base_url}/cds-services/thigh-pain", json=request, timeout=20)
-    assert reply.status_code == 200
-    assert "HTTP 401" in reply.text
+    assert reply.status_code == 412
+    assert "observations (FHIR server answered HTTP 401)" in reply.json()["error"]

@@ -10,7 +10,7 @@ import requests
 import responses
 
 from cds.hooks import HookRequest
-from cds.prefetch import FetchLimits, TemplateError, fill_template, gather
+from cds.prefetch import FetchLimits, PreconditionFailed, TemplateError, fill_template, gather
 from tests.fhir import PATIENT_ID, condition, hook_request, observation, patient, searchset
 
 BASE = "https://ehr.example.org/fhir"
@@ -73,15 +73,24 @@ def test_bundle_next_links_are_followed_on_the_same_host(content) -> None:
     assert len(data.resources["Condition"]) == 2
 
 
+@pytest.mark.parametrize("link", [
+    "https://evil.example.com/steal",
+    "https://ehr.example.org/admin/Condition?p=2",  # same host, outside the FHIR base path
+    "https://ehr.example.org:8443/fhir/Condition?p=2",  # another port
+    "http://ehr.example.org/fhir/Condition?p=2",  # downgraded scheme
+    "https://user@ehr.example.org/fhir/Condition?p=2",  # userinfo
+    "https://ehr.example.org/fhir/../admin/Condition",  # dot segments
+])
 @responses.activate
-def test_next_link_to_another_host_is_not_followed(content) -> None:
+def test_paging_links_stay_inside_the_fhir_server_base(content, link) -> None:
     first = searchset([condition("sciatica")])
-    first["link"] = [{"relation": "next", "url": "https://evil.example.com/steal"}]
+    first["link"] = [{"relation": "next", "url": link}]
     _mock_server(responses.mock, [], [])
     responses.replace(responses.GET, re.compile(rf"{re.escape(BASE)}/Condition\?.*"), json=first)
-    data = gather(_request_without_prefetch(), content)
-    assert "another host" in data.missing["Condition"]
-    assert not any("evil" in c.request.url for c in responses.calls)
+    with pytest.raises(PreconditionFailed, match="outside the fhirServer"):
+        gather(_request_without_prefetch(), content)
+    assert [c.request.url for c in responses.calls if "Condition" in c.request.url] == [
+        responses.calls[1].request.url]  # only the first page was read
 
 
 @responses.activate
@@ -91,8 +100,33 @@ def test_page_bound_stops_endless_paging(content) -> None:
     _mock_server(responses.mock, [], [])
     responses.replace(responses.GET, re.compile(rf"{re.escape(BASE)}/Condition\?.*"),
                       json=looping)
-    data = gather(_request_without_prefetch(), content, FetchLimits(max_pages=3))
-    assert "more than 3 pages" in data.missing["Condition"]
+    with pytest.raises(PreconditionFailed, match="more than 3 pages"):
+        gather(_request_without_prefetch(), content, FetchLimits(max_pages=3))
+
+
+def _two_pages_per_query(rsps: responses.RequestsMock, per_page: list[dict]) -> None:
+    """Every search answers with a page that links to one more page of the same size."""
+    rsps.get(f"{BASE}/Patient/{PATIENT_ID}", json=patient())
+    for kind in ("Condition", "Observation", "Procedure", "MedicationRequest"):
+        first = searchset(per_page)
+        first["link"] = [{"relation": "next", "url": f"{BASE}/{kind}?page=2"}]
+        rsps.get(f"{BASE}/{kind}?page=2", json=searchset(per_page))
+        rsps.get(re.compile(rf"{re.escape(BASE)}/{kind}\?patient.*"), json=first)
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    (FetchLimits(max_pages=6), "more than 6 pages in one call"),
+    (FetchLimits(max_resources=15), "more than 15 resources in one call"),
+    (FetchLimits(max_bytes=8_000), "more than 8000 bytes in one call"),
+])
+@responses.activate
+def test_limits_hold_for_the_whole_call_not_each_query(content, limits, expected) -> None:
+    """Each query alone is within every limit (2 pages, 4 resources, ~3 kB); the call is not:
+    the optional queries that come after the limit is reached are named as data gaps."""
+    _two_pages_per_query(responses.mock, [condition("sciatica") for _ in range(2)])
+    data = gather(_request_without_prefetch(), content, limits)
+    assert expected in " ".join(data.missing.values())
+    assert {"patient", "conditions", "observations"} <= set(data.fetched)
 
 
 @pytest.mark.parametrize(
@@ -104,20 +138,48 @@ def test_page_bound_stops_endless_paging(content) -> None:
         ({"body": requests.Timeout("slow")}, "did not answer in time"),
         ({"body": requests.ConnectionError("down")}, "could not be reached"),
         ({"body": "<html>oops</html>", "status": 200}, "not JSON"),
+        ({"json": {"resourceType": "Bundle", "entry": 5}}, "Bundle.entry is not a list"),
     ],
 )
 @responses.activate
-def test_server_faults_become_named_data_gaps(content, call, kwargs, expected) -> None:
+def test_optional_data_that_cannot_be_fetched_is_a_named_gap(content, call, kwargs,
+                                                              expected) -> None:
     _mock_server(responses.mock, [condition("thigh_pain", onset_days=1)], [])
-    responses.replace(responses.GET, re.compile(rf"{re.escape(BASE)}/Observation\?.*"), **kwargs)
+    responses.replace(responses.GET, re.compile(rf"{re.escape(BASE)}/Procedure\?.*"), **kwargs)
     request = _request_without_prefetch()
     data = gather(request, content)
-    assert expected in data.missing["Observation"]
+    assert expected in data.missing["Procedure"]
     cards = call(request.model_dump(mode="json", exclude_none=True)).cards
     assert all(TOKEN not in (c.detail or "") for c in cards)
     assert any(expected in (c.detail or "") for c in cards)
     # no card may claim everything is clear when data could not be read
     assert not any("no red flags" in c.summary.lower() for c in cards)
+
+
+@pytest.mark.parametrize(("key", "url"), [
+    ("patient", f"{BASE}/Patient/{PATIENT_ID}"),
+    ("conditions", re.compile(rf"{re.escape(BASE)}/Condition\?.*")),
+    ("observations", re.compile(rf"{re.escape(BASE)}/Observation\?.*")),
+])
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"status": 404, "json": {}}, "HTTP 404"),
+    ({"status": 500, "json": {}}, "HTTP 500"),
+    ({"body": requests.ConnectionError("refused")}, "could not be reached"),
+])
+@responses.activate
+def test_required_data_that_cannot_be_fetched_is_412_naming_it(client, key, url, kwargs,
+                                                               expected) -> None:
+    """CDS Hooks 2.0: unable to obtain required data without prefetch, the service SHALL
+    answer 412; the message names the prefetch key and why."""
+    responses.add_passthru("http://testserver")
+    _mock_server(responses.mock, [], [])
+    responses.replace(responses.GET, url, **kwargs)
+    request = _request_without_prefetch().model_dump(mode="json", exclude_none=True)
+    reply = client.post("/cds-services/thigh-pain", json=request)
+    assert reply.status_code == 412, reply.text
+    message = reply.json()["error"]
+    assert f"{key} (" in message and expected in message
+    assert TOKEN not in reply.text
 
 
 def test_token_is_not_in_the_repr_of_the_request() -> None:
