@@ -21,7 +21,6 @@ import anyio
 import anyio.to_thread
 import orjson
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -34,7 +33,6 @@ from cds.api_docs import new_app
 from cds.api_metrics import observe_feedback, observe_hook
 from cds.api_ops import install_operations
 from cds.auth import (
-    AuthError,
     JwtVerifier,
     TrustConfig,
     TrustedIssuer,
@@ -45,6 +43,8 @@ from cds.browser import mount_browser_apps
 from cds.config import Settings, get_settings
 from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
 from cds.prefetch import PreconditionFailed
+from cds.redaction import install_token_redaction
+from cds.request_auth import Authenticate, issuer_of
 from cds.service import ThighPainService, UnknownService, WrongHook
 from cds.store import Store, StoreUnavailable, open_store
 
@@ -189,6 +189,9 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     app.state.service = service
     app.state.store = store
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # outside the body limit: an unauthenticated request is refused before its body is read
+    app.add_middleware(Authenticate, verifier=verifier, public_url=trust.public_url)
+    install_token_redaction()
     app.add_middleware(  # outermost, so that errors reach browser clients too
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -198,21 +201,9 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     install_operations(app, store)
 
     async def caller(request: Request) -> TrustedIssuer | None:
-        """The trusted issuer of the request's JWT (None in development mode). Async, so
-        development mode costs no thread hop; verification may fetch a JWKS, so it runs in
-        the thread pool."""
-        if verifier is None:
-            return None
-        if trust.public_url:
-            audience = trust.public_url.rstrip("/") + request.url.path
-        else:
-            audience = str(request.url.replace(query=""))
-        try:
-            return await run_in_threadpool(verifier.verify,
-                                           request.headers.get("authorization"), audience)
-        except AuthError as exc:
-            log.warning("authentication failed on %s: %s", request.url.path, exc)
-            raise ApiError(401, "unauthorized") from exc
+        """The trusted issuer of the request's JWT, checked by Authenticate before the body
+        was read (None in development mode)."""
+        return issuer_of(request.scope)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

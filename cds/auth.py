@@ -8,7 +8,15 @@ in development mode: no authentication, loudly logged.
 
 Checks, in the order of the CDS Hooks best practices: alg is asymmetric (never `none`, never
 HMAC), kid present, iss trusted, jku allowed, signature, aud is the exact endpoint URL, exp and
-iat (small leeway), jti not seen before while the token lives, tenant allowed.
+iat (small leeway), a lifetime no longer than `max_token_lifetime_seconds` (CDS Hooks examples
+use 5 minutes), jti not seen before while the token lives, tenant allowed.
+
+Key sets come from each issuer's JWKS URL through a small cache written here rather than
+PyJWT's PyJWKClient, because PyJWKClient (PyJWT 2.15) fetches while holding a lock every
+other request on that client waits for, does not remember failures (a dead or slow JWKS URL is
+fetched again, one request at a time, on every call), drops its cache at expiry even when the
+refetch fails, and fetches with urllib, outside the requests session, timeouts and `responses`
+mocks the rest of the service uses. PyJWT still parses the keys (PyJWKSet) and checks tokens.
 """
 
 from __future__ import annotations
@@ -20,12 +28,12 @@ import time
 import tomllib
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jwt
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds.fhir.scope import parse_origin, refused_host, within
 
@@ -35,6 +43,10 @@ ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS
 LEEWAY_SECONDS = 30
 JWKS_TTL_SECONDS = 3600
 JWKS_REFETCH_AFTER_SECONDS = 60  # at most one refetch per minute on an unknown kid
+JWKS_RETRY_FIRST_SECONDS = 5.0  # after a failed fetch; doubling up to the maximum
+JWKS_RETRY_MAX_SECONDS = 300.0
+JWKS_WAIT_SECONDS = 2.0  # how long a request without a key waits for a fetch in progress
+KEY_TYPES = {"ES": "EC", "RS": "RSA", "PS": "RSA"}  # alg family -> JWK kty
 
 
 class AuthError(Exception):
@@ -65,8 +77,23 @@ class TrustConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     issuers: list[TrustedIssuer] = Field(default_factory=list)
-    # the public base URL the EHR calls (aud is checked against it); the request URL if unset
+    # the public base URL the EHR calls: a token's aud must be this URL + the endpoint path.
+    # Required with issuers: the Host and X-Forwarded-* headers are the client's to choose.
     public_url: str | None = None
+    max_token_lifetime_seconds: int = Field(default=300, gt=0)  # exp - iat, and exp - now
+
+    @model_validator(mode="after")
+    def _audience_is_configured(self) -> TrustConfig:
+        if self.issuers and not self.public_url:
+            raise ValueError(
+                "public_url is required when issuers are configured: it is the URL the EHR "
+                "calls (e.g. https://cds.hospital.example/thigh), and client tokens' aud is "
+                "checked against it, never against the Host or X-Forwarded-* headers")
+        if self.public_url is not None and (parse_origin(self.public_url) is None
+                                            or "?" in self.public_url):
+            raise ValueError("public_url must be an http(s) URL without user name, password "
+                             "or query")
+        return self
 
     @property
     def development(self) -> bool:
@@ -83,17 +110,33 @@ def load_trust(path: str | Path | None) -> TrustConfig:
     return TrustConfig.model_validate(raw)
 
 
+@dataclass(frozen=True)
+class _Key:
+    jwk: jwt.PyJWK
+    kty: str
+    alg: str | None  # as the JWKS declares it, if it does
+
+
 class _Jwks:
-    """One issuer's key set, from a file or a URL, cached with a TTL."""
+    """One issuer's key set, from a file or a URL, cached with a TTL.
+
+    Fetching never happens under the lock: one request fetches while the others use the keys
+    already known (or wait briefly for the first fetch). A failed fetch keeps the old keys and
+    is not retried before a back-off (5 s, doubling to 5 min), so a dead or slow JWKS URL costs
+    one fetch per back-off period, not one per request."""
 
     def __init__(self, issuer: TrustedIssuer, session: requests.Session) -> None:
         self.issuer = issuer
         self.session = session
-        self.keys: dict[str, Any] = {}
-        self.fetched_at = 0.0
+        self.keys: dict[str, _Key] = {}
+        self.fetched_at = -float("inf")
+        self.retry_at = 0.0
+        self.failures = 0
+        self.last_error = ""
+        self.in_flight: threading.Event | None = None
         self.lock = threading.Lock()
 
-    def _load(self) -> None:
+    def _load(self) -> dict[str, _Key]:
         if self.issuer.jwks_file:
             data = json.loads(Path(self.issuer.jwks_file).read_text())
         elif self.issuer.jwks_url:
@@ -104,25 +147,58 @@ class _Jwks:
         else:
             raise AuthError(f"issuer {self.issuer.iss} has no JWKS configured")
         keys = {}
+        raw_keys = {k.get("kid"): k for k in data.get("keys", ()) if isinstance(k, dict)}
         for jwk in jwt.PyJWKSet.from_dict(data).keys:
             if jwk.key_id:
-                keys[jwk.key_id] = jwk
-        self.keys = keys
-        self.fetched_at = time.monotonic()
+                raw = raw_keys.get(jwk.key_id, {})
+                keys[jwk.key_id] = _Key(jwk, str(raw.get("kty")), raw.get("alg"))
+        return keys
 
-    def key(self, kid: str) -> Any:
+    def _refresh(self, done: threading.Event) -> None:
+        try:
+            keys = self._load()
+        except (requests.RequestException, ValueError, TypeError, AttributeError, OSError,
+                jwt.PyJWKSetError, jwt.PyJWKError) as exc:
+            with self.lock:
+                self.failures += 1
+                delay = min(JWKS_RETRY_MAX_SECONDS,
+                            JWKS_RETRY_FIRST_SECONDS * 2 ** (self.failures - 1))
+                self.retry_at = time.monotonic() + delay
+                self.last_error = exc.__class__.__name__
+            log.warning("JWKS of %s unavailable (%s); next try in %.0f s", self.issuer.iss,
+                        exc.__class__.__name__, delay)
+        else:
+            with self.lock:
+                self.keys, self.fetched_at = keys, time.monotonic()
+                self.failures, self.retry_at, self.last_error = 0, 0.0, ""
+        finally:
+            with self.lock:
+                self.in_flight = None
+            done.set()
+
+    def key(self, kid: str) -> _Key:
         with self.lock:
-            age = time.monotonic() - self.fetched_at
-            if not self.keys or age > JWKS_TTL_SECONDS or (
-                    kid not in self.keys and age > JWKS_REFETCH_AFTER_SECONDS):
-                try:
-                    self._load()
-                except (requests.RequestException, ValueError, jwt.PyJWKSetError) as exc:
-                    raise AuthError(f"JWKS of {self.issuer.iss} unavailable: "
-                                    f"{exc.__class__.__name__}") from exc
-            if kid not in self.keys:
-                raise AuthError(f"unknown kid for {self.issuer.iss}")
-            return self.keys[kid]
+            now = time.monotonic()
+            known = self.keys.get(kid)
+            age = now - self.fetched_at
+            wanted = age > JWKS_TTL_SECONDS or (known is None
+                                                and age > JWKS_REFETCH_AFTER_SECONDS)
+            fetch = wanted and self.in_flight is None and now >= self.retry_at
+            if fetch:
+                self.in_flight = threading.Event()
+            waiting = self.in_flight
+        if fetch and waiting is not None:
+            self._refresh(waiting)
+        elif known is None and waiting is not None:
+            waiting.wait(JWKS_WAIT_SECONDS)  # another request is fetching: not under the lock
+        with self.lock:
+            found = self.keys.get(kid)
+            error = self.last_error
+        if found is None:
+            if error:
+                raise AuthError(f"JWKS of {self.issuer.iss} unavailable: {error}")
+            raise AuthError(f"unknown kid for {self.issuer.iss}")
+        return found
 
 
 class _JtiCache:
@@ -183,17 +259,26 @@ class JwtVerifier:
         if jku is not None and jku not in issuer.jku:
             raise AuthError("jku not allowed for this issuer")
         key = self.jwks[issuer.iss].key(kid)
+        if key.alg is not None and key.alg != alg:
+            raise AuthError(f"alg {alg} is not the alg of key {kid}")
+        if KEY_TYPES[alg[:2]] != key.kty:
+            raise AuthError(f"alg {alg} does not fit a {key.kty} key")
         try:
             claims = jwt.decode(
-                token, key=key, algorithms=[alg], audience=audience, issuer=issuer.iss,
+                token, key=key.jwk.key, algorithms=[alg], audience=audience, issuer=issuer.iss,
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]},
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"token rejected: {exc.__class__.__name__}: {exc}") from exc
         iat = claims.get("iat")
-        if not isinstance(iat, int | float) or iat > time.time() + LEEWAY_SECONDS:
+        now = time.time()
+        if not isinstance(iat, int | float) or iat > now + LEEWAY_SECONDS:
             raise AuthError("iat in the future")
+        longest = self.config.max_token_lifetime_seconds + LEEWAY_SECONDS
+        if float(claims["exp"]) - iat > longest or float(claims["exp"]) - now > longest:
+            raise AuthError(f"token lives longer than {self.config.max_token_lifetime_seconds}"
+                            " s")
         if issuer.tenants is not None and claims.get("tenant") not in issuer.tenants:
             raise AuthError("tenant not allowed")
         if not self.seen(issuer.iss, str(claims["jti"]), float(claims["exp"]) + LEEWAY_SECONDS):

@@ -36,7 +36,7 @@ def trust(tmp_path: Path) -> TrustConfig:
     jwks = {"keys": [_jwk(EC_KEY, "ec-1", "ES384"), _jwk(RSA_KEY, "rsa-1", "RS384")]}
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks))
-    return TrustConfig(issuers=[TrustedIssuer(
+    return TrustConfig(public_url=BASE, issuers=[TrustedIssuer(
         iss=ISS, jwks_file=str(path), jku=[f"{ISS}/.well-known/jwks.json"],
         fhir_servers=["https://fhir.ehr.example.org/r4"])])
 
@@ -179,6 +179,7 @@ def test_replay_signs_its_calls_to_a_secured_service(trust, service, tmp_path):
                                          serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()))
     port = free_port()
+    trust = trust.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"), service=service,
                      trust=trust)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -219,7 +220,7 @@ def test_jwks_is_fetched_from_the_issuer_url_cached_and_refreshed_for_new_kids(
     import responses
 
     url = f"{ISS}/.well-known/jwks.json"
-    trust = TrustConfig(issuers=[TrustedIssuer(iss=ISS, jwks_url=url)])
+    trust = TrustConfig(public_url=BASE, issuers=[TrustedIssuer(iss=ISS, jwks_url=url)])
     client = TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"),
                                    service=service, trust=trust))
     new_key = ec.generate_private_key(ec.SECP384R1())
