@@ -42,7 +42,7 @@ from cds.auth import (
 from cds.browser import mount_browser_apps
 from cds.config import Settings, get_settings
 from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookResponse
-from cds.prefetch import PreconditionFailed
+from cds.prefetch import InvalidPrefetch, PreconditionFailed
 from cds.redaction import install_token_redaction
 from cds.request_auth import Authenticate, issuer_of
 from cds.service import ThighPainService, UnknownService, WrongHook
@@ -248,6 +248,8 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
             except UnknownService as exc:
                 raise ApiError(404, f"no CDS service with id {service_id!r}") from exc
             except WrongHook as exc:
+                raise ApiError(400, str(exc)) from exc
+            except InvalidPrefetch as exc:
                 raise ApiError(400, str(exc)) from exc
             except PreconditionFailed as exc:
                 raise ApiError(412, str(exc)) from exc

@@ -55,6 +55,20 @@ class SiteQualifier(Strict):
     site: str  # a value set id (cards/valuesets/)
 
 
+class Plausible(Strict):
+    """Bounds no real measurement falls outside (in the concept's unit): a guard against
+    corrupt or hostile values, not a clinical threshold."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Plausible:
+        if not self.min < self.max:
+            raise ValueError("plausible: min must be below max")
+        return self
+
+
 class Concept(Strict):
     label: str
     kind: Kind
@@ -68,7 +82,15 @@ class Concept(Strict):
     units: list[str] = Field(default_factory=list)
     # equivalents per mole, for converting mEq/L (1 for sodium and potassium)
     valence: int | None = None
+    plausible: Plausible | None = None
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _plausible_for_observations(self) -> Concept:
+        if self.kind == "observation" and self.unit and self.plausible is None:
+            raise ValueError("an observation with a unit names its plausible range "
+                             "(plausible = { min = …, max = … })")
+        return self
 
 
 class Order(Strict):

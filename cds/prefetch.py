@@ -159,6 +159,11 @@ class PreconditionFailed(Exception):
     """Required data is neither prefetched nor obtainable (CDS Hooks: 412)."""
 
 
+class InvalidPrefetch(PreconditionFailed):
+    """Required prefetch was sent but is not usable FHIR, and there is no server to fetch it
+    from instead: the request itself is wrong (400, naming what)."""
+
+
 class FetchFailed(ValueError):
     """A query could not be read completely; the message says why (for cards and logs)."""
 
@@ -275,6 +280,7 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
     data = PatientData()
     prefetch = request.prefetch or {}
     to_fetch: list[PrefetchKey] = []
+    unusable: dict[str, str] = {}
     for spec in prefetch_keys(content, request.hook):
         value = prefetch.get(spec.key)
         if value is not None:
@@ -282,6 +288,7 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
                 data.resources.setdefault(spec.kind, []).extend(_entries(value, spec.kind))
             except ValueError as exc:
                 data.notes.append(f"prefetch {spec.key!r}: {exc}")
+                unusable[spec.key] = str(exc)
                 to_fetch.append(spec)
         elif spec.key in prefetch and spec.kind in {"Patient", "Encounter"}:
             data.resources.setdefault(spec.kind, [])  # null: the read found nothing
@@ -295,6 +302,9 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
         why = ("no fhirServer to fetch it from" if request.fhirServer is None
                else "the fhirServer is not one this client may use")
         required = [s.key for s in to_fetch if s.required]
+        if any(key in unusable for key in required):
+            raise InvalidPrefetch("; ".join(f"prefetch {key!r}: {unusable[key]}"
+                                            for key in required if key in unusable))
         if required:
             raise PreconditionFailed(f"prefetch {', '.join(required)} missing and {why}")
         for spec in to_fetch:

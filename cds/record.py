@@ -10,6 +10,7 @@ the reference of the resource it came from, so cards can cite it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -284,6 +285,23 @@ def _answered_unknown(obs: _ObservationRead, present: bool | None) -> bool:
                                  and bool(obs.answer.codes() & _UNKNOWN_CODES))
 
 
+def implausible(concept: Concept, value: float | None) -> str | None:
+    """Why a value cannot be a real measurement of this concept, or None if it can.
+
+    The bounds are cards/concepts.toml's `plausible` (in the concept's canonical unit): what
+    no living patient or assay gives, not a clinical threshold. A value outside them (such as
+    a temperature of 1e308 or a negative D-dimer) is skipped and reported, never used."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        return f"value {value} is not a number"
+    bounds = concept.plausible
+    if bounds is not None and not bounds.min <= value <= bounds.max:
+        return (f"value {value:g} {concept.unit or ''} is outside the plausible range "
+                f"{bounds.min:g}-{bounds.max:g}").replace("  ", " ")
+    return None
+
+
 # ---------------------------------------------------------------- readers
 
 
@@ -513,6 +531,9 @@ class RecordBuilder:
         present = _presence(obs, spec)
         if value is None and present is None:
             return None
+        if (why := implausible(spec, value)) is not None:
+            record.skipped.append(f"{obs.ref}: {label} {why}; not used")
+            return None
         low = high = None
         try:
             if obs.low is not None and obs.low.value is not None and unit:
@@ -521,6 +542,7 @@ class RecordBuilder:
                 high = convert(obs.high.value, obs.high.unit, unit, spec.valence)
         except UnitError:
             low = high = None
+        low, high = (None if implausible(spec, bound) else bound for bound in (low, high))
         yes_no = "yes" if present else "no"
         if value is not None:
             shown = f"{value:g}{unit_words(unit)}"

@@ -58,7 +58,7 @@ def test_the_maximum_lifetime_is_configurable(trust, service, tmp_path) -> None:
     assert client.get("/cds-services", headers=auth(tok)).status_code == 200
 
 
-def test_trust_mode_requires_public_url(tmp_path) -> None:
+def test_trust_mode_requires_public_url(tmp_path, monkeypatch) -> None:
     issuer = TrustedIssuer(iss=ISS, jwks_url=JWKS_URL)
     with pytest.raises(ValidationError, match="public_url is required"):
         TrustConfig(issuers=[issuer])
@@ -66,6 +66,7 @@ def test_trust_mode_requires_public_url(tmp_path) -> None:
     trust_file.write_text(json.dumps({"issuers": [issuer.model_dump()]}))
     from cds.cli import app as cli
 
+    monkeypatch.setenv("CDS_TRUST_FILE", str(trust_file))  # serve sets it; restored after
     result = CliRunner().invoke(cli, ["serve", "--trust-file", str(trust_file)])
     assert result.exit_code != 0
     assert "public_url is required" in result.output
