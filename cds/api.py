@@ -45,6 +45,7 @@ from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookRespo
 from cds.prefetch import InvalidPrefetch, PreconditionFailed
 from cds.redaction import install_token_redaction
 from cds.request_auth import Authenticate, issuer_of
+from cds.request_text import RefuseLoneSurrogates
 from cds.service import ThighPainService, UnknownService, WrongHook
 from cds.store import Store, StoreUnavailable, open_store
 
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     app.router.route_class = OrjsonRoute
     app.state.service = service
     app.state.store = store
+    app.add_middleware(RefuseLoneSurrogates)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     # outside the body limit: an unauthenticated request is refused before its body is read
     app.add_middleware(Authenticate, verifier=verifier, public_url=trust.public_url)

@@ -129,3 +129,27 @@ def test_every_observation_concept_has_plausibility_bounds(content) -> None:
     for concept_id, concept in content.concepts.items():
         if concept.kind == "observation" and concept.unit:
             assert concept.plausible is not None, concept_id
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    (b'{"a": "\\ud800"}', 7),  # a high surrogate alone
+    (b'{"a": "x\\udc00"}', 8),  # a low surrogate alone
+    (b'{"a": "\\ud800\\ud800\\udc00"}', 7),  # two highs, one low
+    ('{"a": "\udc00"}'.encode("utf-8", "surrogatepass"), 7),  # as raw bytes
+    (b'{"a": "\\ud83d\\ude00"}', None),  # a pair: an emoji, written as escapes
+    (b'{"a": "\\\\ud800"}', None),  # an escaped backslash, then text
+    ('{"a": "\U0001f600"}'.encode(), None),
+])
+def test_lone_surrogates_are_found_where_they_are(body, where) -> None:
+    from cds.request_text import lone_surrogate
+
+    assert lone_surrogate(body) == where
+
+
+def test_lone_surrogate_anywhere_in_a_hook_request_is_400(client) -> None:
+    """A lone surrogate in a resource id would end up in a card's references."""
+    request = hook_request(condition("thigh_pain"),
+                           observation("heart_rate", 120, "/min", rid="hr-\udc00"))
+    reply = _post(client, request)
+    assert reply.status_code == 400
+    assert "lone UTF-16 surrogate" in reply.text

@@ -1,0 +1,71 @@
+"""Refuse request bodies that are not Unicode text: lone UTF-16 surrogates.
+
+JSON lets a client write `"\\ud800"` (or send the bytes of a surrogate, which Python's JSON
+reader lets through): a string no UTF-8 response, log line or database can hold. Wherever such
+a string went (a resource id cited on a card, a feedback comment) it would fail later with a
+500, so a body containing one is refused up front with a 400 saying where. Surrogate *pairs*
+(`"\\ud83d\\ude00"`, an emoji written as escapes) are text and pass.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+# a \uD800-\uDFFF escape that is really an escape (preceded by an even number of backslashes)
+_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u([dD][89a-fA-F][0-9a-fA-F]{2})")
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")  # surrogates encoded as UTF-8
+
+
+def lone_surrogate(body: bytes) -> int | None:
+    """Byte offset of the first lone surrogate in a JSON body, or None if there is none."""
+    raw = _RAW_SURROGATE.search(body)
+    if raw is not None:
+        return raw.start()
+    if b"\\u" not in body:
+        return None
+    high_end: int | None = None  # where a pending high surrogate escape ends
+    for match in _ESCAPE.finditer(body):
+        start, code = match.start(1) - 2, int(match.group(1), 16)
+        if high_end is not None and (code < 0xDC00 or start != high_end):
+            return high_end - 6  # a high surrogate not followed by its low half
+        if code < 0xDC00:
+            high_end = match.end()
+        elif high_end is None:
+            return start  # a low surrogate with no high half before it
+        else:
+            high_end = None
+    return None if high_end is None else high_end - 6
+
+
+class RefuseLoneSurrogates:
+    """ASGI middleware, inside the body limit (which hands on the whole body at once)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        first = await receive()
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            where = lone_surrogate(first.get("body", b""))
+            if where is not None:
+                await JSONResponse(status_code=400, content={
+                    "error": "request body is not valid Unicode text",
+                    "details": [f"a lone UTF-16 surrogate (\\ud800-\\udfff) at byte {where}"],
+                })(scope, receive, send)
+                return
+        delivered = False
+
+        async def replay() -> Any:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)
