@@ -14,6 +14,9 @@ from cds.record import RecordBuilder
 from cds.terminology import Terminology
 from tests.fhir import AS_OF, PATIENT_ID, condition, observation
 
+CONTENT = default_content()
+BUILDER = RecordBuilder(CONTENT, Terminology.from_content(CONTENT))
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
     lambda children: st.lists(children, max_size=3)
@@ -41,11 +44,10 @@ def mutated_resources(draw: Any) -> dict[str, Any]:
     return resource
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutated_resources(), max_size=6))
 def test_any_mutation_is_parsed_or_skipped_never_raised(resources):
-    content = default_content()
-    builder = RecordBuilder(content, Terminology.from_content(content))
+    content, builder = CONTENT, BUILDER
     by_kind: dict[str, list[Any]] = {"Condition": [], "Observation": []}
     for r in resources:
         by_kind["Condition" if r.get("resourceType") == "Condition" else "Observation"].append(r)
@@ -53,11 +55,10 @@ def test_any_mutation_is_parsed_or_skipped_never_raised(resources):
     assess(content, record)  # and the rules run on whatever survived
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_arbitrary_json_as_a_bundle_entry_never_raises(value):
-    content = default_content()
-    builder = RecordBuilder(content, Terminology.from_content(content))
+    content, builder = CONTENT, BUILDER
     record = builder.build(PATIENT_ID, {"Observation": [value], "Patient": [value]}, None,
                            AS_OF)
     assess(content, record)
