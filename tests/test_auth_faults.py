@@ -155,7 +155,10 @@ def test_an_unauthenticated_request_is_refused_before_its_body_is_read(trust, se
              "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
                          (b"content-length", str(len(body)).encode())],
              "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
-    anyio.run(app, scope, receive, send)
+    # in a thread of its own: other tests (the browser's) may own this thread's event loop
+    runner = threading.Thread(target=anyio.run, args=(app, scope, receive, send))
+    runner.start()
+    runner.join(timeout=30)
     assert sent[0]["status"] == 401
     assert reads == [], "the body was read before the caller was authenticated"
 

@@ -19,7 +19,8 @@ from cds.view.markdown import render_markdown
 from tests.fhir import AS_OF
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TRUST = TrustConfig(issuers=[TrustedIssuer(iss="https://ehr.example", jwks_file="/dev/null")])
+TRUST = TrustConfig(public_url="http://testserver",
+                    issuers=[TrustedIssuer(iss="https://ehr.example", jwks_file="/dev/null")])
 
 
 def _app(service: ThighPainService, tmp_path: Path, **settings: Any) -> TestClient:
