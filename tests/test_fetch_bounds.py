@@ -151,3 +151,59 @@ def test_a_name_that_rebinds_after_the_check_is_judged_on_the_address_used(
     request = HookRequest.model_validate(_without_prefetch("http://fhir.rebinding.test/r4"))
     with pytest.raises(PreconditionFailed, match="link-local"):
         gather(request, content, FetchLimits(total_seconds=DEADLINE))
+
+
+ALLOWED = ["https://fhir.hospital.example/r4", "http://127.0.0.1:3709", "https://fhir.other.example"]
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://fhir.hospital.example/r4", True),
+    ("https://fhir.hospital.example/r4/", True),
+    ("https://FHIR.hospital.example:443/r4/Patient", True),
+    ("http://127.0.0.1:3709/fhir", True),
+    ("https://fhir.other.example/r4", True),
+    ("https://fhir.other.example.attacker.net/r4", False),  # a text prefix, another host
+    ("http://127.0.0.1:37091/fhir", False),  # a text prefix, another port
+    ("https://fhir.hospital.example/r4x", False),  # not on a segment boundary
+    ("https://fhir.hospital.example/r", False),
+    ("http://fhir.hospital.example/r4", False),  # another scheme
+    ("https://fhir.hospital.example:8443/r4", False),
+    ("https://user:pw@fhir.hospital.example/r4", False),  # userinfo
+    ("https://fhir.hospital.example@evil.example/r4", False),
+    ("https://fhir.hospital.example/r4/../admin", False),
+    ("https://fhir.hospital.example/r4/%2e%2e/admin", False),
+])
+def test_allowed_fhir_servers_are_compared_parsed(url: str, allowed: bool) -> None:
+    from cds.auth import TrustedIssuer, fhir_server_allowed
+
+    issuer = TrustedIssuer(iss="https://ehr.example", fhir_servers=ALLOWED)
+    assert fhir_server_allowed(url, issuer) is allowed
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("http://127.0.0.1:8080/fhir", True),
+    ("http://10.0.0.5/fhir", True),
+    ("https://fhir.example.org/r4", True),  # a name: judged on what it resolves to
+    ("http://169.254.169.254/latest/meta-data", False),
+    ("http://[::ffff:169.254.169.254]/", False),
+    ("http://[::ffff:a9fe:a9fe]/", False),
+    ("http://[fe80::1]/", False),
+    ("http://[fd00:ec2::254]/", False),
+    ("http://0.0.0.0/", False),
+    ("http://metadata.google.internal/", False),
+    ("http://user@127.0.0.1:8080/fhir", False),
+])
+def test_development_mode_refuses_metadata_addresses_in_any_form(url: str,
+                                                                 allowed: bool) -> None:
+    from cds.auth import fhir_server_allowed
+
+    assert fhir_server_allowed(url, None) is allowed
+
+
+def test_trust_file_refuses_fhir_server_bases_with_userinfo() -> None:
+    from pydantic import ValidationError
+
+    from cds.auth import TrustedIssuer
+
+    with pytest.raises(ValidationError, match="not an http"):
+        TrustedIssuer(iss="https://ehr.example", fhir_servers=["https://u:p@fhir.example/r4"])
