@@ -14,7 +14,7 @@ SEEDS = seeds()
 CLIENT = make_client()
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(which=st.integers(0, len(SEEDS) - 1), seed=st.integers(0, 2**32 - 1))
 def test_mutated_requests_never_get_a_server_error(which: int, seed: int) -> None:
     endpoint, base = SEEDS[which]
