@@ -23,8 +23,9 @@ def metric(client: TestClient, name: str, **labels: str) -> float:
 
 
 def test_401_names_the_bearer_scheme(service, tmp_path: Path) -> None:
-    trust = TrustConfig(issuers=[TrustedIssuer(iss="https://ehr.example",
-                                               jwks_url="https://ehr.example/jwks")])
+    trust = TrustConfig(public_url="http://testserver",
+                        issuers=[TrustedIssuer(iss="https://ehr.example",
+                                                jwks_url="https://ehr.example/jwks")])
     client = TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"),
                                    service=service, trust=trust))
     reply = client.get("/cds-services")

@@ -28,8 +28,9 @@ def trust_files(tmp: Path) -> dict[str, Path]:
         "toml-syntax": '[[issuers]]\niss = "https://ehr.example\n',
         "json-syntax": '{"issuers": [{"iss": "https://ehr.example",}]}',
         "unknown-key": '[[issuers]]\niss = "https://ehr.example"\njwks = "https://x"\n',
-        "no-keys": '[[issuers]]\niss = "https://ehr.example"\n',
-        "jwks-gone": f'[[issuers]]\niss = "https://ehr.example"\njwks_file = "{tmp}/gone"\n',
+        "no-keys": 'public_url = "https://cds.example"\n[[issuers]]\niss = "https://ehr.example"\n',
+        "jwks-gone": f'public_url = "https://cds.example"\n[[issuers]]\niss = "https://ehr.example"\n'
+                     f'jwks_file = "{tmp}/gone"\n',
     }
     paths = {}
     for name, text in files.items():

@@ -132,7 +132,8 @@ def test_every_worker_logs_json_with_the_hook_instance_as_request_id(server: Ser
     request = hook_request(condition("urinary_retention", rid="cond-secret"),
                            pt=patient(birth="1944-02-29", pid="pt-1"))
     request["prefetch"]["patient"]["name"] = [{"family": "Secretname"}]
-    reply = server.call("POST", "/cds-services/thigh-pain?access_token=tok-SECRET",
+    # (a token-named parameter such as access_token would be refused: tests/test_auth_faults.py)
+    reply = server.call("POST", "/cds-services/thigh-pain?note=tok-SECRET",
                         json=request, headers={"Authorization": "Bearer jwt-SECRET"})
     assert reply.status_code == 200
     line = server.wait_for(request_id=request["hookInstance"])
