@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from cds.content import Content
 from cds.prefetch import prefetch_keys
+from cds.terminology import codings_of
 
 REPLAY_USER = "Practitioner/replay"
 
@@ -68,7 +69,7 @@ def _codes(resource: dict[str, Any], element: str) -> set[str]:
     found = set()
     for item in items:
         if isinstance(item, dict):
-            for coding in item.get("coding") or ():
+            for coding in codings_of(item):
                 if isinstance(coding, dict):
                     found.add(f"{coding.get('system')}|{coding.get('code')}")
                     found.add(str(coding.get("code")))

@@ -26,6 +26,13 @@ def normalise_code(system: str, code: str) -> str:
     return code
 
 
+def codings_of(codeable: Any) -> list[Any]:
+    """The `coding` list of a raw CodeableConcept; empty when absent or not a list (a chart
+    may send anything: validation reports it, the lookup must not fail on it)."""
+    codings = codeable.get("coding") if isinstance(codeable, dict) else None
+    return codings if isinstance(codings, list) else []
+
+
 @dataclass
 class Terminology:
     """Maps (system, code) to the concept ids that code means."""

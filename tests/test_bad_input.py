@@ -44,6 +44,14 @@ def test_coding_of_the_wrong_type_does_not_break_the_call(client, coding) -> Non
     assert reply.status_code == 200
 
 
+@pytest.mark.parametrize("site", [{"coding": 1.5}, [{"coding": 1.5}], [{"coding": "x"}], 7])
+def test_body_site_of_the_wrong_type_does_not_break_the_call(client, site) -> None:
+    bad = condition("sciatica")
+    bad["bodySite"] = site
+    reply = _post(client, hook_request(condition("thigh_pain"), bad))
+    assert reply.status_code == 200
+
+
 def _deep_extension(depth: int) -> list[dict]:
     extension: dict = {"url": "http://example.org/leaf", "valueString": "x"}
     for _ in range(depth):
