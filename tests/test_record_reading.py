@@ -150,7 +150,9 @@ def test_a_bundle_whose_entry_is_not_a_list_is_refused_not_crashed(client: TestC
     request = hook_request(condition("sciatica"))
     request["prefetch"]["conditions"]["entry"] = 5
     reply = client.post("/cds-services/thigh-pain", json=request)
-    assert reply.status_code == 412  # required data neither usable nor fetchable
+    # required data sent broken, with no server to fetch it from: the request is wrong (400,
+    # naming the key), as issue 11 asks for wrong types
+    assert reply.status_code == 400
     assert "conditions" in reply.json()["error"]
 
 
