@@ -92,6 +92,9 @@ def run(settings: Settings, sock: socket.socket) -> None:
         log_level=settings.log_level,
         access_log=False,  # cds.access logs each request, without query strings
         server_header=False,
+        # a worker loads the clinical content and terminology before it answers pings: on a
+        # busy 2-core machine that can pass uvicorn's 5 s default and get it killed at start
+        timeout_worker_healthcheck=30,
     )
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

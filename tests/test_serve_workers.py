@@ -32,8 +32,10 @@ class Server:
         self.log = log
 
     def records(self) -> list[dict[str, Any]]:
-        """Every line of the log, each of which must be a JSON object."""
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+        """Every complete line of the log, each of which must be a JSON object (a line a
+        worker is still writing, without its newline yet, is left for the next read)."""
+        complete = self.log.read_text().rpartition("\n")[0]
+        return [json.loads(line) for line in complete.splitlines() if line]
 
     def wait_for(self, **fields: Any) -> dict[str, Any]:
         """The log record with these fields (written just after the response was sent)."""
