@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 
 from cds.api import create_app
 from cds.config import Settings
 from cds.fhir_server import serve_resources
 from cds.hooks import HookResponse
 from tests.fhir import AS_OF, PATIENT_ID, condition, hook_request, observation, patient
-from tests.net import free_port
+from tests.net import serving
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = Path(tmp_path_factory.mktemp("db")) / "feedback.sqlite3"
     app = create_app(Settings(database_url=f"sqlite:///{db}"), as_of=AS_OF)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(app) as base:
+        yield base
 
 
 def test_discovery_and_hook_over_tcp(base_url: str) -> None:

@@ -6,22 +6,19 @@ tests/artifacts/ (gitignored)."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from cds.api import create_app
 from cds.config import Settings
 from cds.feedback import FeedbackStore
 from cds.service import ThighPainService
 from tests.fhir import AS_OF
-from tests.net import free_port
+from tests.net import serving
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -81,13 +78,5 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     store = FeedbackStore(db)
     service = ThighPainService()
     app = create_app(Settings(database_url=db), service=service, store=store, as_of=AS_OF)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield LiveService(f"http://127.0.0.1:{port}", store, service)
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(app) as base:
+        yield LiveService(base, store, service)
