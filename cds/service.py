@@ -108,7 +108,8 @@ class ThighPainService:
             gaps.append("skipped " + "; ".join(shown) + (f"; and {more} more" if more else ""))
         ctx = CardContext(str(request.hookInstance), request.context.patientId,
                           request.context.userId, gaps, self.always_answer)
-        cards = render_cards(assess(self.content, record), self.content, ctx)
+        cards = render_cards(assess(self.content, record, self.always_answer), self.content,
+                             ctx)
         response = HookResponse(cards=cards)
         counts: dict[str, int] = {}
         for card in cards:

@@ -28,12 +28,17 @@ class Assessment:
         return {s.score.id: s for s in (self.dvt.wells, self.pe_score)}
 
 
-def assess(content: Content, record: PatientRecord) -> Assessment:
-    """Pure: no I/O. Scores come first because red flags and causes may ask about them."""
+def assess(content: Content, record: PatientRecord, always: bool = False) -> Assessment:
+    """Pure: no I/O. Scores come first because red flags and causes may ask about them.
+
+    Causes are ranked only for a patient who presents (or when the site answers `always`):
+    without a presentation only standalone red flags can speak, and most charts opened are
+    such charts, so they skip the differential's work."""
     facts = FactEvaluator(content, record)
+    presentation = evaluate_presentation(content, record)
     dvt = evaluate_dvt(content, record, facts)
     pe_score = evaluate_score(content.pe_score, facts)
     red_flags = evaluate_red_flags(content, facts)
-    causes = evaluate_differential(content, facts)
-    return Assessment(record, dvt, pe_score, red_flags, causes,
-                      evaluate_presentation(content, record))
+    causes = (evaluate_differential(content, facts) if presentation.present or always
+              else [])
+    return Assessment(record, dvt, pe_score, red_flags, causes, presentation)
