@@ -82,6 +82,6 @@ def assessment_of(content: Content):
             by_kind["Patient"].append({"resourceType": "Patient", "id": PATIENT_ID,
                                        "birthDate": "1970-05-01", "gender": "female"})
         record = builder.build(PATIENT_ID, by_kind, missing, AS_OF)
-        return assess(content, record)
+        return assess(content, record, always=True)  # every rule, presentation or not
 
     return run
