@@ -32,6 +32,7 @@ from cds.api_access import annotate
 from cds.api_docs import new_app
 from cds.api_metrics import observe_feedback, observe_hook
 from cds.api_ops import install_operations
+from cds.asgi_replay import replaying
 from cds.auth import (
     JwtVerifier,
     TrustConfig,
@@ -146,16 +147,8 @@ class BodyLimit:
                 await _error(413, f"request body larger than {self.limit} bytes")(
                     scope, receive, send)
                 return
-        delivered = False
-
-        async def replay() -> Any:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        whole = {"type": "http.request", "body": bytes(body), "more_body": False}
+        await self.app(scope, replaying(whole, receive), send)
 
 
 def create_app(settings: Settings | None = None, service: ThighPainService | None = None,

@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from cds.asgi_replay import replaying
+
 # a \uD800-\uDFFF escape that is really an escape (preceded by an even number of backslashes)
 _ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u([dD][89a-fA-F][0-9a-fA-F]{2})")
 _RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")  # surrogates encoded as UTF-8
@@ -59,13 +61,4 @@ class RefuseLoneSurrogates:
                     "details": [f"a lone UTF-16 surrogate (\\ud800-\\udfff) at byte {where}"],
                 })(scope, receive, send)
                 return
-        delivered = False
-
-        async def replay() -> Any:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return first
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(first, receive), send)
