@@ -131,3 +131,17 @@ def hook_request(*resources: dict[str, Any], pt: dict[str, Any] | None = None,
         request["context"]["encounterId"] = "enc-1"
     request.update(extra)
     return request
+
+
+def build_record(content: Any, *resources: dict[str, Any],
+                 missing: dict[str, str] | None = None) -> Any:
+    """A PatientRecord read from raw resources at the pinned date (no prefetch): only the
+    resource types given count as read."""
+    from cds.record import RecordBuilder
+    from cds.terminology import Terminology
+
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for r in resources:
+        by_kind.setdefault(r["resourceType"], []).append(r)
+    return RecordBuilder(content, Terminology.from_content(content)).build(
+        PATIENT_ID, by_kind, missing, AS_OF)

@@ -14,19 +14,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cds.cli import app
-from cds.record import RecordBuilder
-from cds.terminology import Terminology
-from tests.fhir import AS_OF, PATIENT_ID, condition, hook_request, observation, patient
+from tests.fhir import (
+    build_record,
+    condition,
+    hook_request,
+    observation,
+    patient,
+)
 
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
-
-
-def _record(content, *resources):
-    builder = RecordBuilder(content, Terminology.from_content(content))
-    by_kind: dict[str, list] = {}
-    for r in resources:
-        by_kind.setdefault(r["resourceType"], []).append(r)
-    return builder.build(PATIENT_ID, by_kind, None, AS_OF)
 
 
 def _ces(assessment):
@@ -61,7 +57,7 @@ def test_urinary_retention_observed_or_answered_yes_still_fires(assessment_of):
 def test_a_value_beside_a_data_absent_reason_is_reported_invalid(content):
     both = observation("heart_rate", 120, "/min", rid="both")
     both["dataAbsentReason"] = {"coding": [{"system": DATA_ABSENT, "code": "unknown"}]}
-    record = _record(content, both)
+    record = build_record(content, both)
     assert not record.measurements.get("heart_rate")
     assert any(s.startswith("Observation/both: invalid FHIR (dataAbsentReason")
                for s in record.skipped)
@@ -83,7 +79,7 @@ def test_a_value_beside_a_data_absent_reason_is_reported_invalid(content):
 def test_malformed_elements_the_rules_read_are_skipped_and_reported(content, change, where):
     broken = {**observation("heart_rate", 120, "/min", rid="bad"), **change}
     good = observation("heart_rate", 81, "/min", rid="good")
-    record = _record(content, broken, good)
+    record = build_record(content, broken, good)
     assert [m.reference for m in record.measurements["heart_rate"]] == ["Observation/good"]
     [note] = record.skipped
     assert "invalid FHIR" in note and where in note
@@ -92,7 +88,7 @@ def test_malformed_elements_the_rules_read_are_skipped_and_reported(content, cha
 def test_elements_no_rule_reads_are_not_checked_on_the_request_path(content):
     odd = {**observation("heart_rate", 120, "/min", rid="odd"), "category": 5,
            "note": {"text": 1}, "madeUpElement": True}
-    record = _record(content, odd)
+    record = build_record(content, odd)
     assert [m.value for m in record.measurements["heart_rate"]] == [120]
     assert not record.skipped
 
@@ -103,7 +99,7 @@ def test_wrong_types_in_codes_never_raise(content, value):
     weird["code"]["coding"] = value
     also = condition("sciatica")
     also["clinicalStatus"] = {"coding": value}
-    record = _record(content, weird, also)  # nothing raised
+    record = build_record(content, weird, also)  # nothing raised
     assert not record.findings.get("urinary_retention")
 
 
