@@ -115,15 +115,17 @@ def _asks(results: Iterable[CriterionResult]) -> list[str]:
 def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
     """A score: its total, what counted (with the chart's words), what is still open."""
     lines = [f"**{score.score.short}: {score.describe()}.**"]
-    counted = [(f"{r.criterion.check or r.criterion.label} {r.criterion.points:+g}", r)
-               for r in score.met]
+
+    def named(r: CriterionResult) -> str:
+        return f"{r.criterion.check or r.criterion.label} {r.criterion.points:+g}"
+
+    counted = [(named(r), r) for r in score.met]
     if facts:
         lines += [f"- {name}: {_facts(r.answer.evidence)}" if r.answer.evidence else f"- {name}"
                   for name, r in counted]
     elif counted:
         lines.append("Counted: " + ", ".join(name for name, _ in counted) + ".")
-    unknown = [f"{r.criterion.check or r.criterion.label} {r.criterion.points:+g}"
-               for r in score.unknown]
+    unknown = [named(r) for r in score.unknown]
     if unknown:  # a paragraph of its own, never read as part of the last bullet
         lines += ["", "Unknown: " + ", ".join(unknown) + "."]
     return lines
@@ -200,16 +202,15 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
                       rank)
     else:
         lines = [*_score_lines(wells), "", step.detail.format_map(fields)]
+        evidence = evidence_of(wells.results) + dvt.ddimer.evidence
         if dvt.suspected is not None:
             lines += ["", "Suspected, not confirmed (provisional, differential or unconfirmed): "
                           + _facts(dvt.suspected.evidence) + "; the pathway applies until it "
                           "is confirmed or excluded."]
+            evidence += list(dvt.suspected.evidence)
         for r in wells.pending_judgement:
             lines += ["", f"Not counted: {r.criterion.label} ({r.criterion.points:+g}), the "
                           "clinician's call."]
-        evidence = evidence_of(wells.results) + dvt.ddimer.evidence
-        if dvt.suspected is not None:
-            evidence += list(dvt.suspected.evidence)
     return _Draft("dvt", step.indicator, summary, lines, content.dvt.source,
                   list(wells.score.also), evidence, step.act_within, red_flag,
                   list(step.orders), step.recommended, rank)

@@ -16,7 +16,8 @@ from enum import Enum
 from cds.content import Content, Criterion, Fact
 from cds.record import Event, Finding, Measurement, PatientRecord
 
-_FUTURE_SLACK = timedelta(hours=12)
+# how far in the future a record may be dated and still count as now (clock skew)
+FUTURE_SLACK = timedelta(hours=12)
 _WANTED = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
 _STATE = {"active": "", "history": "past ", "any": ""}
 # "not documented" answers depend only on the content and on which kinds could be read, and
@@ -139,7 +140,7 @@ class FactEvaluator:
     # ------------------------------------------------------------ kinds
 
     def _window(self, fact: Fact) -> tuple[datetime | None, datetime]:
-        upper = self.record.as_of + _FUTURE_SLACK
+        upper = self.record.as_of + FUTURE_SLACK
         if fact.within_days is None:
             return None, upper
         return self.record.as_of - timedelta(days=fact.within_days), upper
@@ -167,7 +168,7 @@ class FactEvaluator:
         ended = finding.ended
         return ended is not None and (
             self.record.as_of - timedelta(days=fact.ended_within_days) <= ended
-            <= self.record.as_of + _FUTURE_SLACK)
+            <= self.record.as_of + FUTURE_SLACK)
 
     def _not_documented(self, concept_id: str, kind: str, what: str) -> Answer:
         key = (id(self.content), concept_id, kind, what, self.record.missing.get(kind),

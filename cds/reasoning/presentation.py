@@ -8,13 +8,11 @@ when the encounter in context gives it as the reason for the visit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cds.content import Content
-from cds.reasoning.facts import Evidence
+from cds.reasoning.facts import FUTURE_SLACK, Evidence
 from cds.record import Finding, PatientRecord
-
-_FUTURE_SLACK = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -29,11 +27,15 @@ class PresentationResult:
         return bool(self.concepts)
 
 
+def _moments(finding: Finding) -> list[datetime]:
+    """Its onset and when it was written down, whichever the chart gives."""
+    return [m for m in (finding.when, finding.recorded) if m is not None]
+
+
 def _current(finding: Finding, record: PatientRecord, days: int) -> bool:
     lower = record.as_of - timedelta(days=days)
-    upper = record.as_of + _FUTURE_SLACK
-    moments = [m for m in (finding.when, finding.recorded) if m is not None]
-    return any(lower <= m <= upper for m in moments)
+    upper = record.as_of + FUTURE_SLACK
+    return any(lower <= m <= upper for m in _moments(finding))
 
 
 def evaluate_presentation(content: Content, record: PatientRecord) -> PresentationResult:
@@ -57,7 +59,7 @@ def evaluate_presentation(content: Content, record: PatientRecord) -> Presentati
         finding = item[0]
         if finding is None:  # the encounter's own reason comes first
             return float("inf")
-        moments = [m for m in (finding.when, finding.recorded) if m is not None]
+        moments = _moments(finding)
         return max(moments).timestamp() if moments else 0.0
 
     found.sort(key=recency, reverse=True)
