@@ -1,0 +1,76 @@
+"""`python -m cds.bench.stages [N ...]`: where the in-process hook path spends its time.
+
+Prints the median CPU microseconds of each stage of one hook call (decode, validate, gather
+the prefetched resources, build the record, assess the rules, render and encode the cards)
+for charts of N Observations (default 10, 100 and 1,000), so that work on one stage can be
+measured on its own. The ratios the targets are stated in come from `python -m cds.bench`.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+
+import orjson
+
+from cds.bench import inputs
+from cds.cards import CardContext, render_cards
+from cds.hooks import HookRequest, HookResponse
+from cds.prefetch import gather
+from cds.reasoning.assessment import assess
+from cds.service import ThighPainService
+
+STAGES = ("decode", "validate", "gather", "build", "assess", "render", "encode")
+
+
+def stage_times(service: ThighPainService, body: bytes, rounds: int) -> dict[str, float]:
+    """Median CPU µs per stage over `rounds` calls."""
+    when = inputs.as_of()
+    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    clock = time.thread_time
+    for _ in range(rounds):
+        marks = [clock()]
+        raw = orjson.loads(body)
+        marks.append(clock())
+        request = HookRequest.model_validate(raw)
+        marks.append(clock())
+        data = gather(request, service.content, service.limits, None)
+        marks.append(clock())
+        record = service.builder.build(request.context.patientId, data.resources, data.missing,
+                                       when, None)
+        marks.append(clock())
+        assessment = assess(service.content, record, False)
+        marks.append(clock())
+        context = CardContext(str(request.hookInstance), request.context.patientId,
+                              request.context.userId, [], False)
+        cards = render_cards(assessment, service.content, context)
+        marks.append(clock())
+        orjson.dumps(HookResponse(cards=cards).wire())
+        marks.append(clock())
+        for stage, started, ended in zip(STAGES, marks, marks[1:], strict=False):
+            times[stage].append((ended - started) * 1e6)
+    return {stage: statistics.median(values) for stage, values in times.items()}
+
+
+def main() -> int:
+    sizes = [int(arg) for arg in sys.argv[1:]] or [10, 100, 1_000]
+    service = ThighPainService()
+    gc.collect()
+    gc.freeze()  # as the service does at start-up
+    print("| chart | " + " | ".join(STAGES) + " | engine (gather..encode) |")
+    print("|---" * (len(STAGES) + 2) + "|")
+    for n in sizes:
+        body = inputs.chart_request(n)
+        stage_times(service, body, 20)  # warm up
+        t = stage_times(service, body, 300 if n <= 100 else 30)
+        engine = sum(t[s] for s in STAGES[2:])
+        print(f"| {n:,} Observations | " + " | ".join(f"{t[s]:,.0f}" for s in STAGES)
+              + f" | {engine:,.0f} |")
+    print("\nMedian CPU µs per stage and call.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
