@@ -1,9 +1,12 @@
 """Issued-card bookkeeping off the request path: a writer thread behind a bounded queue.
 
-A hook call hands its rows over and answers at once. The writer commits whatever has queued
-up in one transaction (group commit). When the queue is full, or the store fails, rows are
-dropped, counted and logged: bookkeeping never decides whether a clinician gets cards. The
-same thread runs periodic maintenance (pruning), so that is off the request path too.
+A hook call hands its rows over and answers at once. The writer waits a moment after the first
+rows arrive (`linger`), then commits everything queued in one transaction (group commit): under
+load that is one transaction and one thread wake-up for dozens of hook calls, instead of one
+per call, each of which would take the GIL from the request path. When the queue is full, or
+the store fails, rows are dropped, counted and logged: bookkeeping never decides whether a
+clinician gets cards. The same thread runs periodic maintenance (pruning), so that is off the
+request path too.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ WARN_EVERY_SECONDS = 60.0
 class Bookkeeper:
     def __init__(self, write: Callable[[Sequence[Row]], None], maintain: Callable[[], Any], *,
                  capacity: int = 10_000, batch_rows: int = 2_000,
-                 maintain_every: float = 3600.0) -> None:
+                 maintain_every: float = 3600.0, linger: float = 0.1) -> None:
         self._write = write
         self._maintain = maintain
         self._queue: queue.Queue[list[Row] | threading.Event | None] = queue.Queue(capacity)
         self._batch_rows = batch_rows
         self._maintain_every = maintain_every
+        self._linger = linger
+        self._hurry = threading.Event()  # flush or close: stop lingering
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.written = 0
@@ -71,6 +76,7 @@ class Bookkeeper:
             self._queue.put(done, timeout=timeout)
         except queue.Full:
             return False
+        self._hurry.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -84,6 +90,7 @@ class Bookkeeper:
             log.warning("issued-card writer did not drain in %.0f s; %d batches lost",
                         timeout, self._queue.qsize())
             return
+        self._hurry.set()
         thread.join(timeout)
         self._thread = None
 
@@ -99,6 +106,9 @@ class Bookkeeper:
                 item = self._queue.get(timeout=max(0.0, next_maintenance - time.monotonic()))
             except queue.Empty:
                 continue
+            if isinstance(item, list) and self._linger > 0:
+                self._hurry.wait(self._linger)  # let more calls' rows queue up behind these
+            self._hurry.clear()
             rows: list[Row] = []
             waiters: list[threading.Event] = []
             stop = False
