@@ -10,7 +10,6 @@ data or tokens.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cds import __version__
+from cds import __version__, heap, units
 from cds.api_access import annotate
 from cds.api_docs import new_app
 from cds.api_metrics import observe_feedback, observe_hook
@@ -53,6 +52,13 @@ from cds.store import Store, StoreUnavailable, open_store
 log = logging.getLogger("cds.api")
 
 HOOK_THREADS = 40  # hook calls in progress at once (each holds a thread while it fetches)
+# bodies up to this size are answered on the event loop when nothing must be fetched: about
+# 400 Observations, a few milliseconds of work (see call_service)
+INLINE_MAX_BYTES = 256 * 1024
+
+
+class MustFetch(Exception):
+    """Raised instead of reading from the FHIR server when a call is answered inline."""
 
 
 class ApiError(Exception):
@@ -108,12 +114,9 @@ class OrjsonRoute(APIRoute):
 
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    # Content, models and modules loaded at start-up live as long as the process: keep them
-    # out of the garbage collector's full passes, which otherwise walk them on every one.
-    gc.collect()
-    gc.freeze()
+    heap.settle()  # see cds.heap: no collector passes in the middle of most hook calls
     yield
-    gc.unfreeze()
+    heap.release()
 
 
 class BodyLimit:
@@ -235,11 +238,15 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
                            issuer: TrustedIssuer | None = Depends(caller)) -> Response:
         annotate(request, request_id=str(hook_request.hookInstance), service=service_id)
 
-        def answer() -> Response:
+        def answer(may_fetch: bool) -> Response:
+            def allow_server(url: str) -> bool:
+                if not may_fetch:
+                    raise MustFetch
+                return fhir_server_allowed(url, issuer)
+
             try:
-                response, stats = service.call(
-                    service_id, hook_request, as_of=as_of,
-                    allow_server=lambda url: fhir_server_allowed(url, issuer))
+                response, stats = service.call(service_id, hook_request, as_of=as_of,
+                                               allow_server=allow_server)
             except UnknownService as exc:
                 raise ApiError(404, f"no CDS service with id {service_id!r}") from exc
             except WrongHook as exc:
@@ -257,7 +264,17 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
             # rather than have FastAPI validate and serialise the response model again
             return Response(orjson.dumps(response.wire()), media_type="application/json")
 
-        return await anyio.to_thread.run_sync(answer, limiter=hook_threads)
+        # A call whose data all came in the request is a millisecond or two of CPU: answer it
+        # right here, since handing it to a thread costs about as much again (thread wake-ups
+        # and GIL hand-overs). A call that must read from the FHIR server, a chart large
+        # enough to hold the event loop noticeably, or a call in the first seconds, while the
+        # unit registry is still loading, goes to the hook threads instead.
+        if len(await request.body()) <= INLINE_MAX_BYTES and units.loaded():
+            try:
+                return answer(may_fetch=False)
+            except MustFetch:
+                pass
+        return await anyio.to_thread.run_sync(answer, True, limiter=hook_threads)
 
     @app.post("/cds-services/{service_id}/feedback", tags=["CDS Hooks"],
               responses={400: {}, 401: {}, 404: {}, 503: {}})

@@ -64,6 +64,11 @@ def warm_up() -> None:
         threading.Thread(target=_ucum, name="ucum-warm-up", daemon=True).start()
 
 
+def loaded() -> bool:
+    """Is the registry built? (Until it is, a conversion waits for it.)"""
+    return _registry is not None
+
+
 def clean(unit: str) -> str:
     """The UCUM code a unit string means, annotations dropped ('{score}' is '1')."""
     unit = unit.strip()

@@ -8,13 +8,13 @@ measured on its own. The ratios the targets are stated in come from `python -m c
 
 from __future__ import annotations
 
-import gc
 import statistics
 import sys
 import time
 
 import orjson
 
+from cds import heap
 from cds.bench import inputs
 from cds.cards import CardContext, render_cards
 from cds.hooks import HookRequest, HookResponse
@@ -57,8 +57,7 @@ def stage_times(service: ThighPainService, body: bytes, rounds: int) -> dict[str
 def main() -> int:
     sizes = [int(arg) for arg in sys.argv[1:]] or [10, 100, 1_000]
     service = ThighPainService()
-    gc.collect()
-    gc.freeze()  # as the service does at start-up
+    heap.settle()  # as the service does at start-up
     print("| chart | " + " | ".join(STAGES) + " | engine (gather..encode) |")
     print("|---" * (len(STAGES) + 2) + "|")
     for n in sizes:
