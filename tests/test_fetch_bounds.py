@@ -24,6 +24,7 @@ from cds.content import Content
 from cds.hooks import HookRequest
 from cds.prefetch import FetchLimits, PreconditionFailed, gather
 from cds.service import ThighPainService
+from cds.units import convert
 from tests.fhir import AS_OF, PATIENT_ID, hook_request
 from tests.net import TrickleServer, free_port
 
@@ -56,6 +57,8 @@ def test_a_trickling_server_costs_a_call_at_most_its_deadline(content: Content,
 def slow_fetching_service(tmp_path: Path) -> Iterator[str]:
     """The HTTP service on loopback, with a short fetch deadline."""
     service = ThighPainService(limits=FetchLimits(total_seconds=3.0))
+    convert(1.0, "mg/L", "g/L")  # the unit registry is loaded: calls start on the event loop
+    # and must move to the hook threads when they find they have to fetch
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}"), service=service,
                      as_of=AS_OF)
     port = free_port()
