@@ -45,7 +45,7 @@ from cds.hooks import DiscoveryResponse, FeedbackRequest, HookRequest, HookRespo
 from cds.prefetch import InvalidPrefetch, PreconditionFailed
 from cds.redaction import install_token_redaction
 from cds.request_auth import Authenticate, issuer_of
-from cds.request_text import RefuseLoneSurrogates
+from cds.request_text import RefuseLoneSurrogates, is_json, lone_surrogate, refusal
 from cds.service import ThighPainService, UnknownService, WrongHook
 from cds.store import Store, StoreUnavailable, open_store
 
@@ -85,10 +85,7 @@ def _validation_details(exc: RequestValidationError) -> list[str]:
     return out
 
 
-def _is_json(content_type: str) -> bool:
-    kind = content_type.split(";", 1)[0].strip().lower()
-    return kind == "application/json" or (kind.startswith("application/")
-                                          and kind.endswith("+json"))
+UNDECODED_BODY = "cds.undecoded_body"  # ASGI scope key: a body orjson refused
 
 
 class OrjsonRequest(Request):
@@ -98,7 +95,12 @@ class OrjsonRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = orjson.loads(await self.body())
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                self.scope[UNDECODED_BODY] = body  # for the 400 handler to say why
+                raise
         return self._json
 
 
@@ -185,7 +187,7 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     app.router.route_class = OrjsonRoute
     app.state.service = service
     app.state.store = store
-    app.add_middleware(RefuseLoneSurrogates)
+    app.add_middleware(RefuseLoneSurrogates, strict_json_under="/cds-services")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     # outside the body limit: an unauthenticated request is refused before its body is read
     app.add_middleware(Authenticate, verifier=verifier, public_url=trust.public_url)
@@ -207,10 +209,13 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         content_type = request.headers.get("content-type", "")
-        if request.method == "POST" and not _is_json(content_type):
+        if request.method == "POST" and not is_json(content_type):
             return _error(400, "Content-Type must be application/json, not "
                                f"{content_type or 'missing'!r}", details)
         if any("JSON decode error" in d or "json_invalid" in d for d in details):
+            where = lone_surrogate(request.scope.get(UNDECODED_BODY, b""))  # (request_text)
+            if where is not None:
+                return refusal(where)
             return _error(400, "malformed JSON", details)
         return _error(400, "request does not follow the CDS Hooks 2.0 specification", details)
 
