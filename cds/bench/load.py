@@ -7,6 +7,7 @@ servers so that a busy machine slows both alike; the medians of the rounds are r
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cds.bench.inputs import HOOK_INSTANCE
+from cds.logging_setup import logging_config
 
 CONNECTIONS = 8
 PATH = "/cds-services/thigh-pain"
@@ -73,11 +75,15 @@ class Server:
         self.log = workdir / f"{factory}.log"
         env = dict(os.environ, CDS_DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}")
         env.pop("CDS_TRUST_FILE", None)
+        logging = ["--log-level", "info"]  # uvicorn's access log: a line per request
+        if factory == "hook_app":  # logged as `cds serve` logs: a cds.access line instead
+            config = workdir / "logging.json"
+            config.write_text(json.dumps(logging_config("info", "text")))
+            logging += ["--log-config", str(config), "--no-access-log"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", f"cds.bench.apps:{factory}",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-                 "--log-level", "info"],
+                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *logging],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
