@@ -9,6 +9,7 @@ public_url behind a proxy; otherwise the address the request came to).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,16 @@ class PublicBase:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        base = self.fixed or str(Request(scope).base_url).rstrip("/")
-        token = public_base.set(base)
+        token = public_base.set(self.fixed or functools.partial(_request_base, scope))
         try:
             await self.app(scope, receive, send)
         finally:
             public_base.reset(token)
+
+
+def _request_base(scope: Any) -> str:
+    """The address the request came to (Starlette checks the Host header's form)."""
+    return str(Request(scope).base_url).rstrip("/")
 
 
 def view_enabled(settings: Settings, trust: TrustConfig) -> bool:

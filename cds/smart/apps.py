@@ -9,6 +9,7 @@ carry no SMART link, since there is no address an EHR could launch.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -22,7 +23,10 @@ from cds.hooks import Card, Link
 if TYPE_CHECKING:  # the reasoning imports the record, which imports the answers reader
     from cds.reasoning.assessment import Assessment
 
-public_base: ContextVar[str | None] = ContextVar("public_base", default=None)
+# the address, or a function that works it out from the request (only a card with a SMART
+# link needs it, and most answers have none)
+public_base: ContextVar[str | Callable[[], str] | None] = ContextVar("public_base",
+                                                                   default=None)
 
 
 class SmartApp(BaseModel):
@@ -70,6 +74,8 @@ def add_smart_links(cards: list[Card], assessment: Assessment, content: Content,
     service knows its public address and the app has something to ask: its score still has
     open criteria (and, for the Wells DVT app, no DVT is on record already)."""
     base = public_base.get()
+    if callable(base):
+        base = base()
     if not base:
         return cards
     for app in smart_apps(content):
