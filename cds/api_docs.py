@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 ERROR_SCHEMA = {
     "title": "Error",
@@ -36,6 +37,18 @@ DESCRIPTIONS = {
     "413": "Request body larger than CDS_MAX_BODY_BYTES",
     "503": "The store is not usable right now",
 }
+
+
+BODY_MODEL = "x-body-model"  # openapi_extra key: the name of a model documented as a body
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for an endpoint that reads and validates its JSON body itself (see
+    cds.api's hook endpoint): documents `model` as the body, as a body parameter would."""
+    _BODY_MODELS[model.__name__] = model
+    return {BODY_MODEL: model.__name__, "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
 def new_app(docs: bool, **kwargs: Any) -> FastAPI:
@@ -64,16 +77,27 @@ def _operation_statuses(path: str, method: str, responses: dict[str, Any]) -> No
                 "schema": {"$ref": "#/components/schemas/Error"}}})
 
 
+def _add_model(schemas: dict[str, Any], model: type[BaseModel]) -> None:
+    """The model's JSON schema, and those of the models it uses, as components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas.setdefault(model.__name__, schema)
+
+
 def _document_statuses(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version,
                              description=app.description, routes=app.routes)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 _operation_statuses(path, method, operation.setdefault("responses", {}))
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+                model = operation.pop(BODY_MODEL, None)
+                if model is not None:
+                    _add_model(schemas, _BODY_MODELS[model])
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR_SCHEMA
