@@ -1,4 +1,5 @@
-"""Feedback survives a crash: kill -9 the server under load, every acknowledged feedback is
+"""Feedback survives a crash: kill -9 the server under load (feedback and hook calls, whose
+issued cards the background writer is committing meanwhile), every acknowledged feedback is
 in the database afterwards. A real uvicorn process on loopback, bounded in time."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from tests.fhir import hook_request
 from tests.net import free_port
 
 
@@ -56,7 +58,25 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path) -> None:
                     with lock:
                         acknowledged.append(card)
 
+        hook_answers: list[int] = []
+
+        def hooks() -> None:
+            session = requests.Session()
+            for _ in range(400):  # bounded
+                if stop.is_set():
+                    return
+                request = hook_request(presenting=True)
+                request["hookInstance"] = str(uuid.uuid4())
+                try:
+                    reply = session.post(f"{base}/cds-services/thigh-pain", json=request,
+                                         timeout=5)
+                except requests.RequestException:
+                    return
+                with lock:
+                    hook_answers.append(reply.status_code)
+
         threads = [threading.Thread(target=load) for _ in range(4)]
+        threads += [threading.Thread(target=hooks) for _ in range(2)]
         for t in threads:
             t.start()
         time.sleep(1.5)
@@ -69,6 +89,7 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
     assert acknowledged, "the server acknowledged nothing before it was killed"
+    assert hook_answers and set(hook_answers) == {200}, "hook calls answered during the load"
     with sqlite3.connect(db) as conn:
         stored = {row[0] for row in conn.execute("SELECT card FROM feedback")}
     missing = set(acknowledged) - stored
