@@ -20,10 +20,10 @@ from cds.service import ThighPainService
 
 
 def hook_path(service: ThighPainService, body: bytes, as_of: datetime | None) -> bytes:
-    """What the HTTP handler does with a body: decode, validate, call, encode."""
+    """What the HTTP handler (cds.api) does with a body: decode, validate, call, encode."""
     request = HookRequest.model_validate(orjson.loads(body))
     response, _ = service.call("thigh-pain", request, as_of=as_of)
-    return response.model_dump_json(exclude_none=True, by_alias=True).encode()
+    return orjson.dumps(response.wire())
 
 
 @dataclass(frozen=True)
