@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from cds.content import Concept, Content
@@ -117,15 +118,29 @@ class PatientRecord:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+class _Plan(NamedTuple):
+    """What the builder does with a resource coded with one set of concepts, worked out once
+    per set from cards/ (RecordBuilder._plan), so that each resource costs one lookup."""
+
+    concepts: frozenset[str]
+    label: str  # the display when the resource has none: the first concept's label
+    sited: bool  # a body site can add a concept (Terminology.sited)
+    # results older than `as_of` minus this are outside every rule's window (None: no limit,
+    # or a finding recorded as an Observation, which is always read)
+    window: timedelta | None
+    newest_first: bool  # results the rules compare: read newest first (_read_newest)
+
+
 class _Deferred(NamedTuple):
     when: datetime
     raw: dict[str, Any]
     status: str
-    concepts: set[str]
+    plan: _Plan
 
 
 # The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
 RESULT_SLACK = timedelta(hours=12)
+_WHEN = attrgetter("when")
 
 
 # ---------------------------------------------------------------- helpers
@@ -326,6 +341,27 @@ class RecordBuilder:
         for assay in content.dvt.ddimer.assays:
             asked[assay.concept].add("value")
         self._needs = {concept: frozenset(kinds) for concept, kinds in asked.items()}
+        self._plans: dict[frozenset[str], _Plan] = {}
+
+    def _plan(self, concepts: frozenset[str]) -> _Plan:
+        plan = self._plans.get(concepts)
+        if plan is None:
+            plan = self._plans[concepts] = self._make_plan(concepts)
+        return plan
+
+    def _make_plan(self, concepts: frozenset[str]) -> _Plan:
+        windows = [self._windows.get(concept) for concept in concepts]
+        days = [window for window in windows if window is not None]
+        if len(self._plans) >= 4096:  # sets come from cards/'s concepts, but stay bounded
+            self._plans.clear()
+        return _Plan(
+            concepts,
+            self.content.concepts[sorted(concepts)[0]].label,
+            any(concept in self.terminology.sited for concept in concepts),
+            timedelta(days=max([0, *days]) + 1) if len(days) == len(windows) else None,
+            all(concept in self._needs and self.content.concepts[concept].kind == "observation"
+                for concept in concepts),
+        )
 
     def build(
         self,
@@ -340,19 +376,20 @@ class RecordBuilder:
         record = PatientRecord(patient_id=patient_id, as_of=as_of or datetime.now(UTC),
                                encounter_id=encounter_id)
         record.missing.update(missing or {})
+        readers, counts = self._readers, record.counts
         for kind, items in resources.items():
             record.read.add(kind)
-            reader = self._readers.get(kind)
+            reader = readers.get(kind)
             for raw in items:
                 if not isinstance(raw, dict):
                     record.skipped.append(f"{kind}: an entry that is not a JSON object")
                     continue
-                rtype = raw.get("resourceType")
-                record.counts[str(rtype)] += 1
+                rtype = str(raw.get("resourceType"))
+                counts[rtype] += 1
                 if rtype == "OperationOutcome":
                     record.skipped.append(f"{kind}: the FHIR server returned an OperationOutcome")
                     continue
-                actual = self._readers.get(str(rtype), reader)
+                actual = readers.get(rtype, reader)
                 if actual is None:
                     continue
                 try:
@@ -361,9 +398,6 @@ class RecordBuilder:
                     _report(record, raw, exc)
         self._read_newest(record)
         return record
-
-    def _label(self, concepts: set[str]) -> str:
-        return self.content.concepts[sorted(concepts)[0]].label
 
     # Each reader filters by code on the raw JSON first, then reads (and checks) what the
     # rules use; a malformed element raises Invalid, which build() reports.
@@ -380,10 +414,13 @@ class RecordBuilder:
         record.patient_reference = f"Patient/{pid or record.patient_id}"
 
     def _condition(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        concepts = self.terminology.concepts_in(raw.get("code"))
+        concepts = self.terminology.concepts_of(raw.get("code"))
         if not concepts:
             return
-        concepts |= self.terminology.concepts_at_site(concepts, raw.get("bodySite"))
+        plan = self._plan(concepts)
+        if plan.sited:
+            plan = self._plan(concepts | self.terminology.concepts_at_site(
+                concepts, raw.get("bodySite")))
         code = fhir.codeable(raw, "code")
         fhir.fhir_id(raw)
         _required(raw.get("subject"), "subject")
@@ -403,13 +440,13 @@ class RecordBuilder:
             status = "active"
         when = onset or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
-        label = _display(code, self._label(concepts)) + _site_words(raw.get("bodySite"))
+        label = _display(code, plan.label) + _site_words(raw.get("bodySite"))
         # only what differs from "active and confirmed" is spelled out
         state = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}[status]
         qualifier = f"{verification}, " if tentative else ""
         text = f"{label} ({state}{qualifier}{_day(when)})"
         ref = _named(raw, "Condition")
-        for concept in concepts:
+        for concept in plan.concepts:
             kind = self.content.concepts[concept].kind
             if kind == "condition":
                 record.findings[concept].append(
@@ -417,27 +454,34 @@ class RecordBuilder:
                 )
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        concepts = self.terminology.concepts_in(raw.get("code"))
+        """Charts hold years of results: each is first placed by its code (one lookup), its
+        status and its date; only then is the rest read, if any rule looks that far back."""
+        concepts = self.terminology.concepts_of(raw.get("code"))
         if not concepts:
             return
         status = fhir.code(raw, "status")
         if status in _OBS_NEVER:
             return
         when = fhir.date_time(raw, "effectiveDateTime")
-        if when is not None and self._too_old(record, when, concepts):
+        plan = self._plans.get(concepts) or self._plan(concepts)
+        if when is not None and plan.window is not None and record.as_of - when > plan.window:
+            # older than every rule's window: dropped before the rest is read (findings
+            # recorded as Observations have no window and are kept)
+            record.counts["Observation outside the rules' time windows"] += 1
             return
         if status is None:
             raise Invalid("status", "required")
-        concepts |= self.terminology.concepts_at_site(concepts, raw.get("bodySite"))
-        if when is not None and all(c in self._needs and self.content.concepts[c].kind ==
-                                    "observation" for c in concepts):
-            record.deferred.append(_Deferred(when, raw, status, concepts))
+        if plan.sited:
+            plan = self._plan(concepts | self.terminology.concepts_at_site(
+                concepts, raw.get("bodySite")))
+        if when is not None and plan.newest_first:
+            record.deferred.append(_Deferred(when, raw, status, plan))
             return
         obs = _read_observation(raw, status, when)
         if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
             return
-        label = _display(obs.code, self._label(concepts)) + _site_words(raw.get("bodySite"))
-        for concept in concepts:
+        label = _display(obs.code, plan.label) + _site_words(raw.get("bodySite"))
+        for concept in plan.concepts:
             spec = self.content.concepts[concept]
             if spec.kind == "condition":
                 # an exam finding or symptom recorded as an Observation; one answered
@@ -463,10 +507,17 @@ class RecordBuilder:
         newest yes/no. The rules look at nothing older, so a chart with months of results
         reads one or two of them; results of the same moment are all read."""
         upper = record.as_of + RESULT_SLACK
-        wanted = {c: set(self._needs[c]) for item in record.deferred for c in item.concepts}
+        deferred = sorted(record.deferred, key=_WHEN, reverse=True)
+        record.deferred.clear()
+        wanted = {c: set(self._needs[c]) for item in deferred for c in item.plan.concepts}
         done_at: dict[str, datetime] = {}
-        for item in sorted(record.deferred, key=lambda d: d.when, reverse=True):
-            live = [c for c in item.concepts if done_at.get(c, item.when) == item.when]
+        last_done = upper  # the oldest moment in done_at (each concept is done once, in turn)
+        looked_at = len(deferred)
+        for index, item in enumerate(deferred):
+            if len(done_at) == len(wanted) and item.when < last_done:
+                looked_at = index  # every concept is done with newer results: stop here
+                break
+            live = [c for c in item.plan.concepts if done_at.get(c, item.when) == item.when]
             if not live:
                 continue
             try:
@@ -477,8 +528,7 @@ class RecordBuilder:
             except Invalid as exc:
                 _report(record, item.raw, exc)
                 continue
-            label = (_display(obs.code, self._label(item.concepts))
-                     + _site_words(item.raw.get("bodySite")))
+            label = _display(obs.code, item.plan.label) + _site_words(item.raw.get("bodySite"))
             for concept in live:
                 measurement = self._measurement(record, obs, concept,
                                                 self.content.concepts[concept].unit, label)
@@ -490,27 +540,14 @@ class RecordBuilder:
                         wanted[concept].discard("value")
                     if measurement.present is not None:
                         wanted[concept].discard("present")
-                    if not wanted[concept]:
-                        done_at.setdefault(concept, item.when)
-        record.counts["Observation not read: older than the newest the rules use"] += sum(
-            1 for item in record.deferred
-            if not any(done_at.get(c, item.when) == item.when for c in item.concepts))
-        record.deferred.clear()
-
-    def _too_old(self, record: PatientRecord, when: datetime, concepts: set[str]) -> bool:
-        """A chart with years of vital signs stays fast: results older than any rule's
-        window are dropped before the rest is read (findings recorded as Observations are
-        kept)."""
-        days = 0
-        for concept in concepts:
-            window = self._windows.get(concept)
-            if window is None:
-                return False
-            days = max(days, window)
-        if when < record.as_of - timedelta(days=days + 1):
-            record.counts["Observation outside the rules' time windows"] += 1
-            return True
-        return False
+                    if not wanted[concept] and concept not in done_at:
+                        done_at[concept] = last_done = item.when
+        # not read: every result after the stop, and those before it whose concepts were
+        # all done at another moment
+        record.counts["Observation not read: older than the newest the rules use"] += (
+            len(deferred) - looked_at + sum(
+                1 for item in deferred[:looked_at]
+                if not any(done_at.get(c, item.when) == item.when for c in item.plan.concepts)))
 
     def _measurement(
         self, record: PatientRecord, obs: _ObservationRead, concept: str, unit: str | None,
@@ -556,7 +593,7 @@ class RecordBuilder:
                            obs.interpretation, obs.tentative)
 
     def _procedure(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        concepts = self.terminology.concepts_in(raw.get("code"))
+        concepts = self.terminology.concepts_of(raw.get("code"))
         if not concepts:
             return
         status = fhir.code(raw, "status")
@@ -573,12 +610,12 @@ class RecordBuilder:
             return
         when = performed or started
         ref = _named(raw, "Procedure")
-        text = f"{_display(code, self._label(concepts))} ({_day(when)})"
+        text = f"{_display(code, self._plan(concepts).label)} ({_day(when)})"
         for concept in concepts:
             record.procedures[concept].append(Event(concept, ref, text, when))
 
     def _medication(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        concepts = self.terminology.concepts_in(raw.get("medicationCodeableConcept"))
+        concepts = self.terminology.concepts_of(raw.get("medicationCodeableConcept"))
         if not concepts:
             return
         status = fhir.code(raw, "status")
@@ -595,7 +632,7 @@ class RecordBuilder:
         if not self._about_patient(record, subject, raw):
             return
         ref = _named(raw, kind)
-        text = f"{_display(code, self._label(concepts))} ({_day(when)})"
+        text = f"{_display(code, self._plan(concepts).label)} ({_day(when)})"
         for concept in concepts:
             record.medications[concept].append(Event(concept, ref, text, when))
 
@@ -605,7 +642,7 @@ class RecordBuilder:
             return
         reasons = raw.get("reasonCode")
         for codeable in reasons if isinstance(reasons, list) else ():
-            for concept in self.terminology.concepts_in(codeable):
+            for concept in self.terminology.concepts_of(codeable):
                 record.encounter_reasons.setdefault(
                     concept, f"Encounter/{record.encounter_id}")
         refs = raw.get("reasonReference")

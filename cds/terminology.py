@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +46,10 @@ class Terminology:
     # finding concept -> [(concept it becomes, the (system, code) body sites that make it)]
     sited: dict[str, list[tuple[str, frozenset[tuple[str, str]]]]] = field(
         default_factory=lambda: defaultdict(list))
-    # (system, code) -> concepts, so a chart with thousands of results looks each code up once
-    _memo: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    # system -> code -> concepts, so a chart with thousands of results looks each code up
+    # once (by two dict reads: no key tuple to build per coding)
+    _memo: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict, repr=False)
+    _memo_size: int = field(default=0, repr=False)
     _MEMO_LIMIT = 50_000
 
     @classmethod
@@ -75,14 +78,20 @@ class Terminology:
         return set(self._lookup(system, code))
 
     def _lookup(self, system: object, code: object) -> frozenset[str]:
+        try:
+            return self._memo[system][code]  # type: ignore[index]
+        except (KeyError, TypeError):  # not looked up yet, or not strings (unhashable)
+            return self._remember(system, code)
+
+    def _remember(self, system: object, code: object) -> frozenset[str]:
         if not isinstance(system, str) or not isinstance(code, str) or not system or not code:
-            return frozenset()
-        key = (system, code)
-        found = self._memo.get(key)
-        if found is None:
-            if len(self._memo) >= self._MEMO_LIMIT:  # codes come from the caller: bound it
-                self._memo.clear()
-            found = self._memo[key] = frozenset(self._match(system, code))
+            return _NOTHING
+        if self._memo_size >= self._MEMO_LIMIT:  # codes come from the caller: bound it
+            self._memo.clear()
+            self._memo_size = 0
+        found = frozenset(self._match(system, code)) or _NOTHING
+        self._memo.setdefault(system, {})[code] = found
+        self._memo_size += 1
         return found
 
     def _match(self, system: str, code: str) -> set[str]:
@@ -99,23 +108,39 @@ class Terminology:
 
     def concepts_in(self, codeable: dict | None) -> set[str]:
         """All concepts any coding of a FHIR CodeableConcept (raw JSON) maps to."""
-        found: set[str] = set()
+        return set(self.concepts_of(codeable))
+
+    def concepts_of(self, codeable: object) -> frozenset[str]:
+        """concepts_in for the request path, which asks it of every resource: no new set
+        per call (the answer may be shared: never change it)."""
         if not isinstance(codeable, dict):
-            return found
+            return _NOTHING
         codings = codeable.get("coding")
         if not isinstance(codings, list):  # e.g. "coding": 1.5 names no concept
-            return found
+            return _NOTHING
+        if len(codings) == 1:  # most resources carry one coding: _lookup, inline
+            coding = codings[0]
+            if not isinstance(coding, dict):
+                return _NOTHING
+            system, code = coding.get("system"), coding.get("code")
+            try:
+                return self._memo[system][code]  # type: ignore[index]
+            except (KeyError, TypeError):
+                return self._remember(system, code)
+        found = _NOTHING
         for coding in codings:
             if isinstance(coding, dict):
-                found |= self._lookup(coding.get("system"), coding.get("code"))
+                found = found | self._lookup(coding.get("system"), coding.get("code"))
         return found
 
-    def concepts_at_site(self, concepts: set[str], body_sites: Any) -> set[str]:
+    def concepts_at_site(self, concepts: Set[str], body_sites: Any) -> set[str]:
         """Concepts a finding means because of where it is (`bodySite`: one CodeableConcept,
         as in Observation, or a list, as in Condition). Laterality may be a separate coding
         or a SNOMED CT expression such as `61685007:272741003=7771000`."""
+        if not body_sites:
+            return set()
         rules = [r for c in concepts for r in self.sited.get(c, ())]
-        if not rules or not body_sites:
+        if not rules:
             return set()
         sites = body_sites if isinstance(body_sites, list) else [body_sites]
         codes: set[tuple[str, str]] = set()
@@ -135,3 +160,4 @@ class Terminology:
 
 
 _SCTID = re.compile(r"\d{6,18}")
+_NOTHING: frozenset[str] = frozenset()

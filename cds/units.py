@@ -69,6 +69,7 @@ def loaded() -> bool:
     return _registry is not None
 
 
+@lru_cache(maxsize=1024)  # a chart repeats a few units: each is cleaned once
 def clean(unit: str) -> str:
     """The UCUM code a unit string means, annotations dropped ('{score}' is '1')."""
     unit = unit.strip()
