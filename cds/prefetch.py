@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urljoin
 
@@ -93,6 +94,22 @@ def prefetch_keys(content: Content, hook: str = "patient-view") -> list[Prefetch
         ),
         *answer_keys(content),
     ]
+
+
+# (id(content), hook) -> (content, its keys): the templates depend on cards/ alone, so each
+# copy of the content works them out once, not on every hook call
+_KEYS: dict[tuple[int, str], tuple[Content, tuple[PrefetchKey, ...]]] = {}
+
+
+def _keys_of(content: Content, hook: str) -> tuple[PrefetchKey, ...]:
+    known = _KEYS.get((id(content), hook))
+    if known is not None and known[0] is content:
+        return known[1]
+    keys = tuple(prefetch_keys(content, hook))
+    if len(_KEYS) >= 64:  # contents are few (tests make more): stay bounded
+        _KEYS.clear()
+    _KEYS[(id(content), hook)] = (content, keys)
+    return keys
 
 
 def answer_keys(content: Content) -> list[PrefetchKey]:
@@ -176,8 +193,22 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not isinstance(entries, list):
         raise FetchFailed("Bundle.entry is not a list")
+    # a chart sends thousands of entries, nearly always all well formed: take every
+    # resource at C speed, and filter one by one only when some entry is not
+    if _ALL_DICTS.issuperset(map(type, entries)):
+        try:
+            resources = list(map(_RESOURCE, entries))
+        except KeyError:  # an entry without a resource
+            pass
+        else:
+            if _ALL_DICTS.issuperset(map(type, resources)):
+                return resources
     return [e["resource"] for e in entries
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+_ALL_DICTS = frozenset({dict})
+_RESOURCE = itemgetter("resource")
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
@@ -281,7 +312,7 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
     prefetch = request.prefetch or {}
     to_fetch: list[PrefetchKey] = []
     unusable: dict[str, str] = {}
-    for spec in prefetch_keys(content, request.hook):
+    for spec in _keys_of(content, request.hook):
         value = prefetch.get(spec.key)
         if value is not None:
             try:
