@@ -164,7 +164,8 @@ _SEMANTIC_TAG = re.compile(
 
 def clinical_text(text: str) -> str:
     """A display as a clinician writes it: without SNOMED CT's semantic tag ('(finding)')."""
-    return _SEMANTIC_TAG.sub("", text.replace("\u200b", "")).strip()
+    text = text.replace("\u200b", "")
+    return _SEMANTIC_TAG.sub("", text).strip() if ")" in text else text.strip()
 
 
 def _display(codeable: Codeable | None, fallback: str) -> str:
@@ -258,10 +259,15 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
     if values:
         if len(values) > 1:
             raise Invalid("value[x]", f"more than one value ({', '.join(sorted(values))})")
-        quantity = fhir.quantity(raw, "valueQuantity")
-        integer = fhir.integer(raw, "valueInteger")
-        boolean = fhir.boolean(raw, "valueBoolean")
-        answer = fhir.codeable(raw, "valueCodeableConcept")
+        (value,) = values  # the one the rules read, if it is one of theirs
+        if value == "valueQuantity":
+            quantity = fhir.quantity(raw, value)
+        elif value == "valueInteger":
+            integer = fhir.integer(raw, value)
+        elif value == "valueBoolean":
+            boolean = fhir.boolean(raw, value)
+        elif value == "valueCodeableConcept":
+            answer = fhir.codeable(raw, value)
     absent_reason = fhir.codeable(raw, "dataAbsentReason")
     if absent_reason is not None and values:
         raise Invalid("dataAbsentReason", "present with a value (obs-6)")
@@ -509,7 +515,8 @@ class RecordBuilder:
         upper = record.as_of + RESULT_SLACK
         deferred = sorted(record.deferred, key=_WHEN, reverse=True)
         record.deferred.clear()
-        wanted = {c: set(self._needs[c]) for item in deferred for c in item.plan.concepts}
+        wanted = {c: set(self._needs[c]) for plan in {item.plan for item in deferred}
+                  for c in plan.concepts}
         done_at: dict[str, datetime] = {}
         last_done = upper  # the oldest moment in done_at (each concept is done once, in turn)
         looked_at = len(deferred)
@@ -579,7 +586,10 @@ class RecordBuilder:
                 high = convert(obs.high.value, obs.high.unit, unit, spec.valence)
         except UnitError:
             low = high = None
-        low, high = (None if implausible(spec, bound) else bound for bound in (low, high))
+        if low is not None and implausible(spec, low):
+            low = None
+        if high is not None and implausible(spec, high):
+            high = None
         yes_no = "yes" if present else "no"
         if value is not None:
             shown = f"{value:g}{unit_words(unit)}"
