@@ -113,20 +113,18 @@ class Terminology:
     def concepts_of(self, codeable: object) -> frozenset[str]:
         """concepts_in for the request path, which asks it of every resource: no new set
         per call (the answer may be shared: never change it)."""
+        try:  # decoded JSON of the usual shape, one coding whose code was seen: dict reads
+            codings = codeable["coding"]  # type: ignore[index]
+            if len(codings) == 1:
+                coding = codings[0]
+                return self._memo[coding["system"]][coding["code"]]
+        except (KeyError, TypeError):  # any other shape or value is looked at below
+            pass
         if not isinstance(codeable, dict):
             return _NOTHING
         codings = codeable.get("coding")
         if not isinstance(codings, list):  # e.g. "coding": 1.5 names no concept
             return _NOTHING
-        if len(codings) == 1:  # most resources carry one coding: _lookup, inline
-            coding = codings[0]
-            if not isinstance(coding, dict):
-                return _NOTHING
-            system, code = coding.get("system"), coding.get("code")
-            try:
-                return self._memo[system][code]  # type: ignore[index]
-            except (KeyError, TypeError):
-                return self._remember(system, code)
         found = _NOTHING
         for coding in codings:
             if isinstance(coding, dict):

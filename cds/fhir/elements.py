@@ -148,12 +148,6 @@ def date_only(raw: dict[str, Any], key: str, path: str = "") -> date | None:
 def parse_date_time(value: str) -> datetime | None:
     """A FHIR dateTime or instant string as an aware datetime (partial dates at their
     start), or None when it is not one."""
-    if len(value) == 20 and value[4:20:3] == "--T::Z" and value.isascii():
-        # the usual form, 2019-04-12T10:30:00Z, in one step (a leap second goes on below)
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
     if len(value) <= 10:  # 2019, 2019-04, 2019-04-12
         if not _DATE.fullmatch(value):
             return None
@@ -164,8 +158,7 @@ def parse_date_time(value: str) -> datetime | None:
             return None
     # a full date and time: check the shape FHIR requires (seconds, a time zone, at most
     # nine fraction digits); fromisoformat checks the digits, the calendar and the clock.
-    # Every result of a chart passes here, so the separators are compared in one slice
-    # (the characters at 4, 7, 10, 13 and 16).
+    # The separators (the characters at 4, 7, 10, 13 and 16) are compared in one slice.
     if len(value) < 20 or value[4:17:3] != "--T::" or not value.isascii():
         return None
     if value[-1] == "Z":
@@ -191,6 +184,13 @@ def date_time(raw: dict[str, Any], key: str, path: str = "") -> datetime | None:
     value = raw.get(key)
     if value is None:
         return None
+    if type(value) is str and len(value) == 20 and value[4:20:3] == "--T::Z" and value.isascii():
+        # the usual form, 2019-04-12T10:30:00Z (every result of a chart), in one step; a
+        # leap second or a day that does not exist goes on to the full check
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     moment = parse_date_time(value) if isinstance(value, str) else None
     if moment is None:
         raise Invalid(path + key, "not a FHIR dateTime (a date, or a date and time with seconds "
