@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from cds.content import Concept, Content
@@ -131,16 +131,14 @@ class _Plan(NamedTuple):
     newest_first: bool  # results the rules compare: read newest first (_read_newest)
 
 
-class _Deferred(NamedTuple):
-    when: datetime
-    raw: dict[str, Any]
-    status: str
-    plan: _Plan
+# a result waiting to be read newest first: (when, the raw Observation, its status, its plan);
+# a plain tuple, as a chart defers hundreds
+_Deferred = tuple[datetime, dict[str, Any], str, _Plan]
 
 
 # The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
 RESULT_SLACK = timedelta(hours=12)
-_WHEN = attrgetter("when")
+_WHEN = itemgetter(0)  # of a _Deferred
 
 
 # ---------------------------------------------------------------- helpers
@@ -182,6 +180,8 @@ def _display(codeable: Codeable | None, fallback: str) -> str:
 def _site_words(body_sites: Any) -> str:
     """' at <site>' for a finding whose body site is recorded (what makes it saddle-area or
     one-sided), '' otherwise."""
+    if not body_sites:
+        return ""
     sites = body_sites if isinstance(body_sites, list) else [body_sites]
     words = []
     for site in sites:
@@ -481,7 +481,7 @@ class RecordBuilder:
             plan = self._plan(concepts | self.terminology.concepts_at_site(
                 concepts, raw.get("bodySite")))
         if when is not None and plan.newest_first:
-            record.deferred.append(_Deferred(when, raw, status, plan))
+            record.deferred.append((when, raw, status, plan))
             return
         obs = _read_observation(raw, status, when)
         if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
@@ -515,46 +515,45 @@ class RecordBuilder:
         upper = record.as_of + RESULT_SLACK
         deferred = sorted(record.deferred, key=_WHEN, reverse=True)
         record.deferred.clear()
-        wanted = {c: set(self._needs[c]) for plan in {item.plan for item in deferred}
+        wanted = {c: set(self._needs[c]) for plan in {item[3] for item in deferred}
                   for c in plan.concepts}
         done_at: dict[str, datetime] = {}
         last_done = upper  # the oldest moment in done_at (each concept is done once, in turn)
         looked_at = len(deferred)
-        for index, item in enumerate(deferred):
-            if len(done_at) == len(wanted) and item.when < last_done:
+        for index, (when, raw, status, plan) in enumerate(deferred):
+            if len(done_at) == len(wanted) and when < last_done:
                 looked_at = index  # every concept is done with newer results: stop here
                 break
-            live = [c for c in item.plan.concepts if done_at.get(c, item.when) == item.when]
+            live = [c for c in plan.concepts if done_at.get(c, when) == when]
             if not live:
                 continue
             try:
-                obs = _read_observation(item.raw, item.status, item.when)
-                if not self._about_patient(record, fhir.reference(item.raw, "subject"),
-                                           item.raw):
+                obs = _read_observation(raw, status, when)
+                if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
                     continue
             except Invalid as exc:
-                _report(record, item.raw, exc)
+                _report(record, raw, exc)
                 continue
-            label = _display(obs.code, item.plan.label) + _site_words(item.raw.get("bodySite"))
+            label = _display(obs.code, plan.label) + _site_words(raw.get("bodySite"))
             for concept in live:
                 measurement = self._measurement(record, obs, concept,
                                                 self.content.concepts[concept].unit, label)
                 if measurement is None:
                     continue
                 record.measurements[concept].append(measurement)
-                if item.when <= upper:
+                if when <= upper:
                     if measurement.value is not None:
                         wanted[concept].discard("value")
                     if measurement.present is not None:
                         wanted[concept].discard("present")
                     if not wanted[concept] and concept not in done_at:
-                        done_at[concept] = last_done = item.when
+                        done_at[concept] = last_done = when
         # not read: every result after the stop, and those before it whose concepts were
         # all done at another moment
         record.counts["Observation not read: older than the newest the rules use"] += (
             len(deferred) - looked_at + sum(
-                1 for item in deferred[:looked_at]
-                if not any(done_at.get(c, item.when) == item.when for c in item.plan.concepts)))
+                1 for when, _, _, plan in deferred[:looked_at]
+                if not any(done_at.get(c, when) == when for c in plan.concepts)))
 
     def _measurement(
         self, record: PatientRecord, obs: _ObservationRead, concept: str, unit: str | None,
