@@ -16,6 +16,7 @@ from cds.record import RecordBuilder
 from cds.service import ThighPainService
 from cds.store import Store
 from cds.terminology import Terminology
+from cds.units import convert
 from tests.fhir import AS_OF, PATIENT_ID
 from tests.postgres import PostgresServer, postgres_server
 
@@ -39,7 +40,9 @@ def postgres_url(postgres: PostgresServer) -> str:
 
 @pytest.fixture(scope="session")
 def service(content: Content) -> ThighPainService:
-    return ThighPainService(content)
+    built = ThighPainService(content)
+    convert(1.0, "mg/L", "g/L")  # wait for the unit registry: the service is ready from here
+    return built
 
 
 @pytest.fixture

@@ -112,6 +112,19 @@ def test_readiness_fails_while_the_store_is_unusable(service, tmp_path: Path) ->
     assert client.get("/health/live").status_code == 200
 
 
+def test_not_ready_while_the_unit_registry_is_being_built(client: TestClient,
+                                                           monkeypatch) -> None:
+    """For its first seconds a process builds the UCUM registry; a load balancer waits."""
+    import cds.units
+
+    monkeypatch.setattr(cds.units, "_registry", None)
+    reply = client.get("/health/ready")
+    assert reply.status_code == 503 and reply.json()["units"] == "loading"
+    assert client.get("/health/live").status_code == 200
+    monkeypatch.undo()
+    assert client.get("/health/ready").json()["units"] == "ok"
+
+
 def test_metrics_count_requests_cards_and_feedback(client: TestClient) -> None:
     hook = "/cds-services/{service_id}"
     before = {

@@ -86,10 +86,12 @@ class Server:
                  "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *logging],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
+        # the service is measured once ready (its unit registry built), not while it starts
+        self.ready = "/health/ready" if factory == "hook_app" else "/health"
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{self.url}/health", timeout=2).read()
+                urllib.request.urlopen(f"{self.url}{self.ready}", timeout=2).read()
                 return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
