@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds.content import Cause, Content
-from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth, any_of
+from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseR
     weight = content.differential.documented_weight
     ranked = []
     for cause in content.differential.causes:
-        documented = any_of([facts.fact(f) for f in cause.documented])
+        documented = facts.any_fact(cause.documented)
         supports = [facts.criterion(c) for c in cause.supports]
         against = [facts.criterion(c) for c in cause.against]
         points = (weight if documented.met else 0.0) + sum(

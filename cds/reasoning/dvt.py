@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Literal
 
 from cds.content import Content, DdimerAssay, PathwayStep, Population
-from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth, any_of
+from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import Measurement, PatientRecord, unit_words
 
@@ -78,15 +78,14 @@ def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) 
     pathway = content.dvt
     wells = evaluate_score(pathway.score, facts)
     ddimer = latest_ddimer(content, record)
-    diagnosed = any_of([facts.fact(f) for f in pathway.diagnosed_when])
+    diagnosed = facts.any_fact(pathway.diagnosed_when)
     suspected = None
     if not diagnosed.met:
-        anyhow = any_of([facts.fact(f.model_copy(update={"confirmed": False}))
-                         for f in pathway.diagnosed_when if f.confirmed])
+        anyhow = facts.any_fact(facts.unconfirmed(pathway.diagnosed_when))
         suspected = anyhow if anyhow.met else None
     population, population_answer = None, None
     for candidate in pathway.populations:
-        answer = any_of([facts.fact(f) for f in candidate.when])
+        answer = facts.any_fact(candidate.when)
         if answer.met:
             population, population_answer = candidate, answer
             break

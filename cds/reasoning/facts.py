@@ -8,21 +8,29 @@ threshold, a finding recorded as absent).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
 from cds.content import Content, Criterion, Fact
-from cds.record import Event, Finding, Measurement, PatientRecord
+from cds.reasoning.plan import (
+    RESOURCE,
+    CompiledCriterion,
+    CompiledFact,
+    FactGroup,
+    Plan,
+    compile_fact,
+    criterion_of,
+    group_of,
+    plan_for,
+)
+from cds.record import Event, Finding, PatientRecord
 
 # how far in the future a record may be dated and still count as now (clock skew)
 FUTURE_SLACK = timedelta(hours=12)
 _WANTED = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
 _STATE = {"active": "", "history": "past ", "any": ""}
-# "not documented" answers depend only on the content and on which kinds could be read, and
-# most facts of most charts end there: computed once per distinct case, not on every call
-_NOT_DOCUMENTED: dict[tuple[object, ...], tuple[Content, Answer]] = {}
 
 
 class Truth(Enum):
@@ -92,32 +100,122 @@ def all_of(answers: Sequence[Answer]) -> Answer:
     return Answer(Truth.UNKNOWN, evidence, "; ".join(dict.fromkeys(unknown)))
 
 
+class _AbsentChart:
+    """The answers about concepts a chart does not record at all: they depend only on the
+    content and on which resource types could be read (`state`), and most facts of most charts
+    end there, so each is worked out once per such state, not on every call."""
+
+    def __init__(self, content: Content, state: tuple[tuple[str | None, bool], ...]) -> None:
+        self.content = content
+        self.state = dict(zip(RESOURCE.values(), state, strict=True))
+        self._facts: dict[int, Answer] = {}  # by fact slot
+        self._groups: dict[int, Answer] = {}  # by id of the plan's FactGroup
+        self._criteria: dict[int, CriterionResult] = {}  # by id of the plan's criterion
+
+    def fact(self, fact: CompiledFact) -> Answer:
+        answer = self._facts.get(fact.slot)
+        if answer is None:
+            answer = self._not_documented(fact)
+            if fact.slot >= 0:
+                self._facts[fact.slot] = answer
+        return answer
+
+    def group(self, group: FactGroup) -> Answer:
+        answer = self._groups.get(id(group))
+        if answer is None:
+            answer = self._groups[id(group)] = any_of([self.fact(f) for f in group.facts])
+        return answer
+
+    def criterion(self, compiled: CompiledCriterion) -> CriterionResult:
+        result = self._criteria.get(id(compiled))
+        if result is None:
+            result = self._criteria[id(compiled)] = CriterionResult(
+                compiled.criterion, criterion_answer(compiled, self.fact))
+        return result
+
+    def _not_documented(self, fact: CompiledFact) -> Answer:
+        concept = self.content.concepts[fact.concept_id]
+        if not (concept.codings or concept.valuesets or concept.qualified):
+            return Answer(Truth.UNKNOWN, (), f"{concept.label}: no standard code, so never "
+                                               "recorded in a computable way; ask or examine")
+        missing, read = self.state[fact.resource]
+        if missing is not None:
+            return Answer(Truth.UNKNOWN, (), f"{fact.resource} resources could not be read "
+                                               f"({missing})")
+        if not read:
+            return Answer(Truth.UNKNOWN, (), f"{fact.resource} resources were not available")
+        return Answer(Truth.UNKNOWN, (), f"{concept.label}: {fact.absent}")
+
+
+_ABSENT: dict[tuple[object, ...], tuple[Plan, _AbsentChart]] = {}
+
+
+def _absent_chart(plan: Plan, record: PatientRecord) -> _AbsentChart:
+    missing, read = record.missing, record.read
+    state = tuple((missing.get(kind) if kind in missing else None, kind in read)
+                  for kind in RESOURCE.values())
+    key = (id(plan), state)
+    cached = _ABSENT.get(key)
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    if len(_ABSENT) > 256:  # the reasons a resource type could not be read vary: bounded
+        _ABSENT.clear()
+    chart = _AbsentChart(plan.content, state)
+    _ABSENT[key] = (plan, chart)
+    return chart
+
+
+def criterion_answer(compiled: CompiledCriterion,
+                     answer_of: Callable[[CompiledFact], Answer]) -> Answer:
+    """One of `when` holds, and (if given) one of `and_when` too."""
+    answer = any_of([answer_of(f) for f in compiled.when.facts])
+    if compiled.and_when is not None:
+        answer = all_of([answer, any_of([answer_of(f) for f in compiled.and_when.facts])])
+    return answer
+
+
+def _charted(record: PatientRecord) -> set[str]:
+    """The concepts the chart records anything of (findings, results, procedures, drugs)."""
+    return {concept for table in (record.findings, record.measurements, record.procedures,
+                                  record.medications)
+            for concept, items in table.items() if items}
+
+
 class FactEvaluator:
-    """Answers facts about one PatientRecord; `score_bands` feeds `score` facts."""
+    """Answers facts about one PatientRecord, each distinct fact once; `score_ranges` feeds
+    `score` facts (which are answered afresh each time: the scores fill it during the call)."""
 
     def __init__(self, content: Content, record: PatientRecord) -> None:
         self.content = content
         self.record = record
         self.score_ranges: dict[str, tuple[float, float]] = {}
-        self._bands = {
-            score.id: {b.id: (b.min, b.max) for b in score.bands}
-            for score in (content.dvt.score, content.pe_score)
-        }
+        self._plan = plan_for(content)
+        self._memo: list[Answer | None] = [None] * self._plan.size
+        self._charted = _charted(record)
+        self._absent = _absent_chart(self._plan, record)
+        self._upper = record.as_of + FUTURE_SLACK
 
     # ------------------------------------------------------------ public
 
     def criterion(self, criterion: Criterion) -> CriterionResult:
-        answer = any_of([self.fact(f) for f in criterion.when])
-        if criterion.and_when:
-            answer = all_of([answer, any_of([self.fact(f) for f in criterion.and_when])])
-        return CriterionResult(criterion, answer)
+        compiled = self._plan.criteria.get(id(criterion))
+        if compiled is None:  # not one of the content's criteria: compiled for this question
+            compiled = criterion_of(
+                criterion, group_of(compile_fact(f) for f in criterion.when),
+                group_of(compile_fact(f) for f in criterion.and_when)
+                if criterion.and_when else None)
+        elif compiled.charted and compiled.concepts.isdisjoint(self._charted):
+            return self._absent.criterion(compiled)
+        return CriterionResult(criterion, criterion_answer(compiled, self._answer))
 
     def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
         """A score's criterion: the coded chart first; what it leaves unknown, a clinician's
         recent answer to the score's questionnaire (cds.smart.answers)."""
         result = self.criterion(criterion)
+        if result.answer.truth is not Truth.UNKNOWN or not self.record.answers:
+            return result
         given = self.record.answers.get(f"{score_id}/{criterion.id}")
-        if result.truth is not Truth.UNKNOWN or given is None:
+        if given is None:
             return result
         evidence = (Evidence(given.reference, given.text),)
         if given.value:
@@ -125,98 +223,95 @@ class FactEvaluator:
         return CriterionResult(criterion, Answer(Truth.NOT_MET, evidence, given.text))
 
     def fact(self, fact: Fact) -> Answer:
-        if fact.condition is not None:
-            return self._condition(fact)
-        if fact.observation is not None:
-            return self._observation(fact)
-        if fact.procedure is not None:
-            return self._event(fact, self.record.procedures, "Procedure", "procedure")
-        if fact.medication is not None:
-            return self._event(fact, self.record.medications, "MedicationRequest", "medication")
-        if fact.score is not None:
-            return self._score(fact)
-        return self._age(fact)
+        return self._answer(self._plan.facts.get(id(fact)) or compile_fact(fact))
+
+    def any_fact(self, facts: Sequence[Fact]) -> Answer:
+        """Met if any of the facts is (see `any_of`)."""
+        group = self._plan.groups.get(id(facts))
+        if group is None:
+            group = group_of(compile_fact(f) for f in facts)
+        elif group.charted and group.concepts.isdisjoint(self._charted):
+            return self._absent.group(group)
+        return any_of([self._answer(f) for f in group.facts])
+
+    def unconfirmed(self, facts: Sequence[Fact]) -> Sequence[Fact]:
+        """The confirmed facts of a list, asked without their `confirmed`: what is at least
+        suspected (a provisional diagnosis)."""
+        known = self._plan.unconfirmed.get(id(facts))
+        if known is not None:
+            return known
+        return [f.model_copy(update={"confirmed": False}) for f in facts if f.confirmed]
 
     # ------------------------------------------------------------ kinds
 
-    def _window(self, fact: Fact) -> tuple[datetime | None, datetime]:
-        upper = self.record.as_of + FUTURE_SLACK
-        if fact.within_days is None:
-            return None, upper
-        return self.record.as_of - timedelta(days=fact.within_days), upper
+    def _answer(self, fact: CompiledFact) -> Answer:
+        kind = fact.kind
+        if kind == "score":  # not kept: the score's range may be filled in later in the call
+            return self._score(fact)
+        slot = fact.slot
+        if slot >= 0:
+            known = self._memo[slot]
+            if known is not None:
+                return known
+        if fact.concept_id and fact.concept_id not in self._charted:
+            answer = self._absent.fact(fact)
+        elif kind == "condition":
+            answer = self._condition(fact)
+        elif kind == "observation":
+            answer = self._observation(fact)
+        elif kind == "procedure":
+            answer = self._event(fact, self.record.procedures)
+        elif kind == "medication":
+            answer = self._event(fact, self.record.medications)
+        else:
+            answer = self._age(fact)
+        if slot >= 0:
+            self._memo[slot] = answer
+        return answer
 
-    def _in_window(self, when: datetime | None, fact: Fact, undated_counts: bool) -> bool:
+    def _in_window(self, when: datetime | None, fact: CompiledFact, undated_counts: bool,
+                   ) -> bool:
         """Undated active Conditions count (the chart says they hold now); undated events and
         results count only when the fact has no time window."""
-        lower, upper = self._window(fact)
         if when is None:
-            return undated_counts or lower is None
-        return (lower is None or when >= lower) and when <= upper
+            return undated_counts or fact.within is None
+        return (fact.within is None or when >= self.record.as_of - fact.within) and (
+            when <= self._upper)
 
-    def _old_enough(self, when: datetime | None, fact: Fact) -> bool:
+    def _old_enough(self, when: datetime | None, fact: CompiledFact) -> bool:
         """For `older_than_days`: a dated record at least that old (undated ones are not)."""
-        if fact.older_than_days is None:
+        if fact.older_than is None:
             return True
-        return when is not None and when <= self.record.as_of - timedelta(
-            days=fact.older_than_days)
+        return when is not None and when <= self.record.as_of - fact.older_than
 
-    def _ended_recently(self, finding: Finding, fact: Fact) -> bool:
+    def _ended_recently(self, finding: Finding, fact: CompiledFact) -> bool:
         """For `ended_within_days`: ended (abatementDateTime) in that window, not later
         than now."""
-        if fact.ended_within_days is None:
+        if fact.ended_within is None:
             return True
         ended = finding.ended
         return ended is not None and (
-            self.record.as_of - timedelta(days=fact.ended_within_days) <= ended
-            <= self.record.as_of + FUTURE_SLACK)
+            self.record.as_of - fact.ended_within <= ended <= self._upper)
 
-    def _not_documented(self, concept_id: str, kind: str, what: str) -> Answer:
-        key = (id(self.content), concept_id, kind, what, self.record.missing.get(kind),
-               kind in self.record.read)
-        cached = _NOT_DOCUMENTED.get(key)
-        if cached is not None and cached[0] is self.content:
-            return cached[1]
-        answer = self._not_documented_answer(concept_id, kind, what)
-        if len(_NOT_DOCUMENTED) > 10_000:  # missing-data reasons vary: stay bounded
-            _NOT_DOCUMENTED.clear()
-        _NOT_DOCUMENTED[key] = (self.content, answer)
-        return answer
-
-    def _not_documented_answer(self, concept_id: str, kind: str, what: str) -> Answer:
-        concept = self.content.concepts[concept_id]
-        if not (concept.codings or concept.valuesets or concept.qualified):
-            return Answer(Truth.UNKNOWN, (), f"{concept.label}: no standard code, so never "
-                                               "recorded in a computable way; ask or examine")
-        if kind in self.record.missing:
-            return Answer(Truth.UNKNOWN, (), f"{kind} resources could not be read "
-                                               f"({self.record.missing[kind]})")
-        if kind not in self.record.read:
-            return Answer(Truth.UNKNOWN, (), f"{kind} resources were not available")
-        return Answer(Truth.UNKNOWN, (), f"{concept.label}: {what}")
-
-    def _condition(self, fact: Fact) -> Answer:
-        concept_id = fact.condition or ""
+    def _condition(self, compiled: CompiledFact) -> Answer:
+        fact = compiled.fact
+        concept_id = compiled.concept_id
         findings: list[Finding] = self.record.findings.get(concept_id, [])
-        if not findings:
-            window = f" in the last {fact.within_days} days" if fact.within_days else ""
-            return self._not_documented(concept_id, "Condition",
-                                        f"no {_STATE[fact.status]}record{window}")
         wanted = _WANTED
         if fact.confirmed:  # a provisional or differential diagnosis is a suspicion
             findings = [f for f in findings if not f.tentative or f.status == "refuted"]
         positive = [
             f for f in findings
-            if f.status in wanted[fact.status] and self._in_window(f.when, fact, True)
-            and self._old_enough(f.when, fact) and self._ended_recently(f, fact)
+            if f.status in wanted[fact.status] and self._in_window(f.when, compiled, True)
+            and self._old_enough(f.when, compiled) and self._ended_recently(f, compiled)
         ]
         if positive:
             return Answer(Truth.MET, tuple(Evidence(f.reference, f.text) for f in positive))
         refuted = [f for f in findings if f.status == "refuted" and self._in_window(
-            f.when, fact, True) and self._old_enough(f.when, fact)]
+            f.when, compiled, True) and self._old_enough(f.when, compiled)]
         if refuted:
             return Answer(Truth.NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
                           "recorded as absent or refuted")
-        window = f" in the last {fact.within_days} days" if fact.within_days else ""
         state = _STATE[fact.status]
         older = [f for f in findings if f.status in wanted[fact.status]]
         if older and fact.ended_within_days is not None:
@@ -231,25 +326,22 @@ class FactEvaluator:
             return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: only "
                                                f"{state}records older than {fact.within_days} "
                                                "days")
-        return self._not_documented(concept_id, "Condition", f"no {state}record{window}")
+        return self._absent.fact(compiled)
 
-    def _observation(self, fact: Fact) -> Answer:
-        concept_id = fact.observation or ""
-        concept = self.content.concepts[concept_id]
-        items: list[Measurement] = sorted(
-            (m for m in self.record.measurements.get(concept_id, [])
-             if self._in_window(m.when, fact, False)),
-            key=lambda m: m.when or datetime.min.replace(tzinfo=self.record.as_of.tzinfo),
-            reverse=True,
-        )
+    def _observation(self, compiled: CompiledFact) -> Answer:
+        fact = compiled.fact
+        concept = self.content.concepts[compiled.concept_id]
         if fact.present is not None:
-            items = [m for m in items if m.present is not None]
+            items = [m for m in self.record.measurements.get(compiled.concept_id, [])
+                     if m.present is not None and self._in_window(m.when, compiled, False)]
         else:
-            items = [m for m in items if m.value is not None]
+            items = [m for m in self.record.measurements.get(compiled.concept_id, [])
+                     if m.value is not None and self._in_window(m.when, compiled, False)]
         if not items:
-            window = f" in the last {fact.within_days} days" if fact.within_days else ""
-            return self._not_documented(concept_id, "Observation", f"no result{window}")
-        latest = items[0]
+            return self._absent.fact(compiled)
+        # the newest; of results equally new, the first the chart lists
+        undated = datetime.min.replace(tzinfo=self.record.as_of.tzinfo)
+        latest = max(items, key=lambda m: m.when or undated)
         evidence = (Evidence(latest.reference, latest.text),)
         if fact.present is not None:
             holds = latest.present == fact.present
@@ -272,20 +364,20 @@ class FactEvaluator:
         return Answer(Truth.NOT_MET, evidence, f"{concept.label} recorded as "
                                                 f"{'present' if latest.present else 'absent'}")
 
-    def _event(self, fact: Fact, table: dict[str, list[Event]], kind: str, noun: str) -> Answer:
-        concept_id = fact.concept_id or ""
-        events = [e for e in table.get(concept_id, []) if self._in_window(e.when, fact, False)]
+    def _event(self, fact: CompiledFact, table: dict[str, list[Event]]) -> Answer:
+        events = [e for e in table.get(fact.concept_id, [])
+                  if self._in_window(e.when, fact, False)]
         if events:
             return Answer(Truth.MET, tuple(Evidence(e.reference, e.text) for e in events))
-        window = f" in the last {fact.within_days} days" if fact.within_days else ""
-        return self._not_documented(concept_id, kind, f"no {noun} recorded{window}")
+        return self._absent.fact(fact)
 
-    def _score(self, fact: Fact) -> Answer:
+    def _score(self, compiled: CompiledFact) -> Answer:
+        fact = compiled.fact
         score_id = fact.score or ""
         if score_id not in self.score_ranges:
             return Answer(Truth.UNKNOWN, (), f"{score_id} not computed")
         low, high = self.score_ranges[score_id]
-        band_min, band_max = self._bands[score_id][fact.band or ""]
+        band_min, band_max = self._plan.bands[score_id][fact.band or ""]
         inside = (band_min is None or low >= band_min) and (band_max is None or high <= band_max)
         outside = (band_min is not None and high < band_min) or (
             band_max is not None and low > band_max)
@@ -295,7 +387,8 @@ class FactEvaluator:
             return Answer(Truth.NOT_MET, (), f"{score_id} is not {fact.band}")
         return Answer(Truth.UNKNOWN, (), f"{score_id} could be {fact.band} ({low:g} to {high:g})")
 
-    def _age(self, fact: Fact) -> Answer:
+    def _age(self, compiled: CompiledFact) -> Answer:
+        fact = compiled.fact
         age = self.record.age
         if age is None:
             return Answer(Truth.UNKNOWN, (), "age unknown (no Patient.birthDate)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds.content import Content, Indicator, RedFlagFamily
-from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth, any_of
+from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,12 @@ def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagRe
     for family in content.red_flags.families:
         flags = [facts.criterion(c) for c in family.flags]
         escalation = (
-            any_of([facts.fact(f) for f in family.escalate_when]) if family.escalate_when else None
+            facts.any_fact(family.escalate_when) if family.escalate_when else None
         )
         standalone = any(
             r.truth is Truth.MET and (r.criterion.standalone or (
                 r.criterion.standalone_with
-                and any_of([facts.fact(f) for f in r.criterion.standalone_with]).met))
+                and facts.any_fact(r.criterion.standalone_with).met))
             for r in flags
         )
         results.append(RedFlagResult(family, flags, escalation, standalone))

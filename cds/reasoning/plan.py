@@ -1,0 +1,180 @@
+"""The facts and criteria of cards/, compiled once per Content for the evaluation of each call.
+
+One hook call asks about 140 facts, and on most charts nearly all of them name a concept the
+chart does not record at all. Compiling gives each distinct fact a slot (so that a call answers
+it once, however many rules ask it), each list of alternatives the concepts it reads (so that a
+call sees at a glance that the chart holds none of them), and each fact its time windows and
+the words of its "not documented" answer, which depend only on the content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from cds.content import Content, Criterion, Fact
+
+FactKind = Literal["condition", "observation", "procedure", "medication", "score", "age"]
+# the FHIR resource type each kind of charted fact is read from
+RESOURCE: dict[str, str] = {"condition": "Condition", "observation": "Observation",
+                            "procedure": "Procedure", "medication": "MedicationRequest"}
+_STATE = {"active": "", "history": "past ", "any": ""}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledFact:
+    fact: Fact
+    slot: int  # equal facts share a slot: a call answers each once
+    kind: FactKind
+    concept_id: str  # "" for score and age facts
+    resource: str  # the FHIR resource type it is read from ("" for score and age facts)
+    absent: str  # what the chart lacks, in words: "no record in the last 30 days"
+    within: timedelta | None
+    older_than: timedelta | None
+    ended_within: timedelta | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FactGroup:
+    """Alternatives for one fact (ways of recording it): any one holding is enough."""
+
+    facts: tuple[CompiledFact, ...]
+    concepts: frozenset[str]
+    charted: bool  # every alternative reads a concept from the chart (no score, no age)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledCriterion:
+    criterion: Criterion
+    when: FactGroup
+    and_when: FactGroup | None
+    concepts: frozenset[str]
+    charted: bool  # as for FactGroup, over `when` and `and_when`
+
+
+def _kind(fact: Fact) -> FactKind:
+    if fact.condition is not None:
+        return "condition"
+    if fact.observation is not None:
+        return "observation"
+    if fact.procedure is not None:
+        return "procedure"
+    if fact.medication is not None:
+        return "medication"
+    if fact.score is not None:
+        return "score"
+    return "age"
+
+
+def _absent_words(fact: Fact, kind: FactKind) -> str:
+    window = f" in the last {fact.within_days} days" if fact.within_days else ""
+    if kind == "condition":
+        return f"no {_STATE[fact.status]}record{window}"
+    if kind == "observation":
+        return f"no result{window}"
+    if kind in ("procedure", "medication"):
+        return f"no {kind} recorded{window}"
+    return ""
+
+
+def _days(days: int | None) -> timedelta | None:
+    return None if days is None else timedelta(days=days)
+
+
+def compile_fact(fact: Fact, slot: int = -1) -> CompiledFact:
+    kind = _kind(fact)
+    return CompiledFact(fact, slot, kind, fact.concept_id or "", RESOURCE.get(kind, ""),
+                        _absent_words(fact, kind), _days(fact.within_days),
+                        _days(fact.older_than_days), _days(fact.ended_within_days))
+
+
+def group_of(facts: Iterable[CompiledFact]) -> FactGroup:
+    members = tuple(facts)
+    return FactGroup(members, frozenset(f.concept_id for f in members if f.concept_id),
+                     all(f.concept_id for f in members))
+
+
+def criterion_of(criterion: Criterion, when: FactGroup, and_when: FactGroup | None,
+                 ) -> CompiledCriterion:
+    groups = [when] if and_when is None else [when, and_when]
+    return CompiledCriterion(criterion, when, and_when,
+                             frozenset(c for g in groups for c in g.concepts),
+                             all(g.charted for g in groups))
+
+
+class Plan:
+    """Every fact, list of facts and criterion of one Content, found by the identity of the
+    content's own objects (which the plan keeps alive with the content)."""
+
+    def __init__(self, content: Content) -> None:
+        self.content = content
+        self.facts: dict[int, CompiledFact] = {}
+        self.groups: dict[int, FactGroup] = {}
+        self.criteria: dict[int, CompiledCriterion] = {}
+        self.unconfirmed: dict[int, list[Fact]] = {}  # a list's confirmed facts, unconfirmed
+        self.answer_keys: dict[int, str] = {}  # a score criterion's clinician-answer key
+        self.bands = {score.id: {b.id: (b.min, b.max) for b in score.bands}
+                      for score in (content.dvt.score, content.pe_score)}
+        self._slots: dict[Fact, int] = {}
+        self._keep: list[object] = []  # objects made here whose ids are keys above
+        for score in (content.dvt.score, content.pe_score):
+            for c in score.criteria:
+                self._criterion(c)
+                self.answer_keys[id(c)] = f"{score.id}/{c.id}"
+        for family in content.red_flags.families:
+            self._group(family.escalate_when)
+            for c in family.flags:
+                self._criterion(c)
+        for cause in content.differential.causes:
+            self._group(cause.documented)
+            for c in [*cause.supports, *cause.against]:
+                self._criterion(c)
+        pathway = content.dvt
+        self._group(pathway.diagnosed_when)
+        suspected = [f.model_copy(update={"confirmed": False})
+                     for f in pathway.diagnosed_when if f.confirmed]
+        self._keep.append(suspected)
+        self.unconfirmed[id(pathway.diagnosed_when)] = suspected
+        self._group(suspected)
+        for population in pathway.populations:
+            self._group(population.when)
+
+    @property
+    def size(self) -> int:
+        """How many distinct facts: the slots a call's memo needs."""
+        return len(self._slots)
+
+    def _fact(self, fact: Fact) -> CompiledFact:
+        compiled = self.facts.get(id(fact))
+        if compiled is None:
+            slot = self._slots.setdefault(fact, len(self._slots))
+            compiled = self.facts[id(fact)] = compile_fact(fact, slot)
+        return compiled
+
+    def _group(self, facts: Sequence[Fact]) -> FactGroup:
+        group = self.groups.get(id(facts))
+        if group is None:
+            group = self.groups[id(facts)] = group_of(self._fact(f) for f in facts)
+        return group
+
+    def _criterion(self, criterion: Criterion) -> None:
+        if criterion.standalone_with:
+            self._group(criterion.standalone_with)
+        self.criteria[id(criterion)] = criterion_of(
+            criterion, self._group(criterion.when),
+            self._group(criterion.and_when) if criterion.and_when else None)
+
+
+_PLANS: dict[int, Plan] = {}
+
+
+def plan_for(content: Content) -> Plan:
+    """The content's plan, compiled on first use (one per Content the process loads)."""
+    plan = _PLANS.get(id(content))
+    if plan is None or plan.content is not content:
+        if len(_PLANS) > 16:  # tests load a few contents; a service one
+            _PLANS.clear()
+        plan = _PLANS[id(content)] = Plan(content)
+    return plan
