@@ -38,11 +38,22 @@ def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseR
     weight = content.differential.documented_weight
     ranked = []
     for cause in content.differential.causes:
-        documented = facts.any_fact(cause.documented)
-        supports = [facts.criterion(c) for c in cause.supports]
-        against = [facts.criterion(c) for c in cause.against]
-        points = (weight if documented.met else 0.0) + sum(
-            r.criterion.weight for r in supports if r.truth is Truth.MET
-        ) - sum(r.criterion.weight for r in against if r.truth is Truth.MET)
-        ranked.append(CauseResult(cause, documented, supports, against, points))
+        kept = facts.kept(cause, CauseResult)
+        if kept is None:
+            kept = _evaluate_cause(cause, weight, facts)
+            if not facts.keep(cause, kept):
+                ranked.append(kept)
+                continue
+        ranked.append(CauseResult(cause, kept.documented, list(kept.supports),
+                                  list(kept.against), kept.points))
     return sorted(ranked, key=lambda r: -r.points)
+
+
+def _evaluate_cause(cause: Cause, weight: float, facts: FactEvaluator) -> CauseResult:
+    documented = facts.any_fact(cause.documented)
+    supports = [facts.criterion(c) for c in cause.supports]
+    against = [facts.criterion(c) for c in cause.against]
+    points = (weight if documented.met else 0.0) + sum(
+        r.criterion.weight for r in supports if r.truth is Truth.MET
+    ) - sum(r.criterion.weight for r in against if r.truth is Truth.MET)
+    return CauseResult(cause, documented, supports, against, points)

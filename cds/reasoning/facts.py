@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TypeVar
 
 from cds.content import Content, Criterion, Fact
 from cds.reasoning.plan import (
@@ -25,12 +26,13 @@ from cds.reasoning.plan import (
     group_of,
     plan_for,
 )
-from cds.record import Event, Finding, PatientRecord
+from cds.record import Event, Finding, Measurement, PatientRecord
 
 # how far in the future a record may be dated and still count as now (clock skew)
 FUTURE_SLACK = timedelta(hours=12)
 _WANTED = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
 _STATE = {"active": "", "history": "past ", "any": ""}
+T = TypeVar("T")
 
 
 class Truth(Enum):
@@ -111,6 +113,15 @@ class _AbsentChart:
         self._facts: dict[int, Answer] = {}  # by fact slot
         self._groups: dict[int, Answer] = {}  # by id of the plan's FactGroup
         self._criteria: dict[int, CriterionResult] = {}  # by id of the plan's criterion
+        self.sections: dict[int, object] = {}  # by id of the score, family or cause
+        self._answers: list[Answer | None] | None = None
+
+    def answers(self, plan: Plan) -> list[Answer | None]:
+        """A fresh list of every fact's answer, by slot, for a chart that records none of the
+        concepts (None for score and age facts, which do not depend on it)."""
+        if self._answers is None:
+            self._answers = [self.fact(f) if f.concept_id else None for f in plan.by_slot]
+        return list(self._answers)
 
     def fact(self, fact: CompiledFact) -> Answer:
         answer = self._facts.get(fact.slot)
@@ -190,9 +201,13 @@ class FactEvaluator:
         self.record = record
         self.score_ranges: dict[str, tuple[float, float]] = {}
         self._plan = plan_for(content)
-        self._memo: list[Answer | None] = [None] * self._plan.size
         self._charted = _charted(record)
         self._absent = _absent_chart(self._plan, record)
+        # each fact's answer once known, by slot: those about unrecorded concepts from the start
+        self._memo = self._absent.answers(self._plan)
+        for concept in self._charted:
+            for slot in self._plan.slots_of.get(concept, ()):
+                self._memo[slot] = None
         self._upper = record.as_of + FUTURE_SLACK
 
     # ------------------------------------------------------------ public
@@ -242,6 +257,28 @@ class FactEvaluator:
             return known
         return [f.model_copy(update={"confirmed": False}) for f in facts if f.confirmed]
 
+    def kept(self, section: object, kind: type[T]) -> T | None:
+        """The result kept for a score, red flag family or cause (see `keep`), if any."""
+        if not self._unrecorded(section):
+            return None
+        found = self._absent.sections.get(id(section))
+        return found if isinstance(found, kind) else None
+
+    def keep(self, section: object, result: object) -> bool:
+        """Keeps the result of a score, red flag family or cause when the chart records
+        nothing it reads (and no clinician answered a score's questions): it is then the same
+        for every chart read in the same state. A kept result is never handed out: callers
+        hand out copies of it (with lists of their own). False if not kept."""
+        if not self._unrecorded(section):
+            return False
+        self._absent.sections[id(section)] = result
+        return True
+
+    def _unrecorded(self, section: object) -> bool:
+        reads = self._plan.sections.get(id(section))
+        return (reads is not None and reads.charted and not self.record.answers
+                and reads.concepts.isdisjoint(self._charted))
+
     # ------------------------------------------------------------ kinds
 
     def _answer(self, fact: CompiledFact) -> Answer:
@@ -253,9 +290,7 @@ class FactEvaluator:
             known = self._memo[slot]
             if known is not None:
                 return known
-        if fact.concept_id and fact.concept_id not in self._charted:
-            answer = self._absent.fact(fact)
-        elif kind == "condition":
+        if kind == "condition":
             answer = self._condition(fact)
         elif kind == "observation":
             answer = self._observation(fact)
@@ -339,9 +374,7 @@ class FactEvaluator:
                      if m.value is not None and self._in_window(m.when, compiled, False)]
         if not items:
             return self._absent.fact(compiled)
-        # the newest; of results equally new, the first the chart lists
-        undated = datetime.min.replace(tzinfo=self.record.as_of.tzinfo)
-        latest = max(items, key=lambda m: m.when or undated)
+        latest = items[0] if len(items) == 1 else self._newest(items)
         evidence = (Evidence(latest.reference, latest.text),)
         if fact.present is not None:
             holds = latest.present == fact.present
@@ -363,6 +396,11 @@ class FactEvaluator:
             return Answer(Truth.MET, evidence)
         return Answer(Truth.NOT_MET, evidence, f"{concept.label} recorded as "
                                                 f"{'present' if latest.present else 'absent'}")
+
+    def _newest(self, items: list[Measurement]) -> Measurement:
+        """The newest; of results equally new, the first the chart lists."""
+        undated = datetime.min.replace(tzinfo=self.record.as_of.tzinfo)
+        return max(items, key=lambda m: m.when or undated)
 
     def _event(self, fact: CompiledFact, table: dict[str, list[Event]]) -> Answer:
         events = [e for e in table.get(fact.concept_id, [])

@@ -111,26 +111,23 @@ class Plan:
     def __init__(self, content: Content) -> None:
         self.content = content
         self.facts: dict[int, CompiledFact] = {}
+        self.by_slot: list[CompiledFact] = []
+        self.slots_of: dict[str, list[int]] = {}  # a concept's facts
         self.groups: dict[int, FactGroup] = {}
         self.criteria: dict[int, CompiledCriterion] = {}
         self.unconfirmed: dict[int, list[Fact]] = {}  # a list's confirmed facts, unconfirmed
-        self.answer_keys: dict[int, str] = {}  # a score criterion's clinician-answer key
         self.bands = {score.id: {b.id: (b.min, b.max) for b in score.bands}
                       for score in (content.dvt.score, content.pe_score)}
+        # every fact a score, red flag family or cause reads, by the id of that section
+        self.sections: dict[int, FactGroup] = {}
         self._slots: dict[Fact, int] = {}
         self._keep: list[object] = []  # objects made here whose ids are keys above
         for score in (content.dvt.score, content.pe_score):
-            for c in score.criteria:
-                self._criterion(c)
-                self.answer_keys[id(c)] = f"{score.id}/{c.id}"
+            self._section(score, [], score.criteria)
         for family in content.red_flags.families:
-            self._group(family.escalate_when)
-            for c in family.flags:
-                self._criterion(c)
+            self._section(family, [family.escalate_when], family.flags)
         for cause in content.differential.causes:
-            self._group(cause.documented)
-            for c in [*cause.supports, *cause.against]:
-                self._criterion(c)
+            self._section(cause, [cause.documented], [*cause.supports, *cause.against])
         pathway = content.dvt
         self._group(pathway.diagnosed_when)
         suspected = [f.model_copy(update={"confirmed": False})
@@ -141,16 +138,15 @@ class Plan:
         for population in pathway.populations:
             self._group(population.when)
 
-    @property
-    def size(self) -> int:
-        """How many distinct facts: the slots a call's memo needs."""
-        return len(self._slots)
-
     def _fact(self, fact: Fact) -> CompiledFact:
         compiled = self.facts.get(id(fact))
         if compiled is None:
             slot = self._slots.setdefault(fact, len(self._slots))
             compiled = self.facts[id(fact)] = compile_fact(fact, slot)
+            if slot == len(self.by_slot):
+                self.by_slot.append(compiled)
+                if compiled.concept_id:
+                    self.slots_of.setdefault(compiled.concept_id, []).append(slot)
         return compiled
 
     def _group(self, facts: Sequence[Fact]) -> FactGroup:
@@ -159,12 +155,22 @@ class Plan:
             group = self.groups[id(facts)] = group_of(self._fact(f) for f in facts)
         return group
 
-    def _criterion(self, criterion: Criterion) -> None:
+    def _criterion(self, criterion: Criterion) -> list[FactGroup]:
+        """Compiles a criterion; returns every list of facts it may ask."""
+        when = self._group(criterion.when)
+        and_when = self._group(criterion.and_when) if criterion.and_when else None
+        self.criteria[id(criterion)] = criterion_of(criterion, when, and_when)
+        groups = [when] if and_when is None else [when, and_when]
         if criterion.standalone_with:
-            self._group(criterion.standalone_with)
-        self.criteria[id(criterion)] = criterion_of(
-            criterion, self._group(criterion.when),
-            self._group(criterion.and_when) if criterion.and_when else None)
+            groups.append(self._group(criterion.standalone_with))
+        return groups
+
+    def _section(self, section: object, lists: Sequence[Sequence[Fact]],
+                 criteria: Sequence[Criterion]) -> None:
+        groups = [self._group(facts) for facts in lists]
+        for c in criteria:
+            groups += self._criterion(c)
+        self.sections[id(section)] = group_of(f for g in groups for f in g.facts)
 
 
 _PLANS: dict[int, Plan] = {}

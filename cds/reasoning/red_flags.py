@@ -41,15 +41,24 @@ class RedFlagResult:
 def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagResult]:
     results = []
     for family in content.red_flags.families:
-        flags = [facts.criterion(c) for c in family.flags]
-        escalation = (
-            facts.any_fact(family.escalate_when) if family.escalate_when else None
-        )
-        standalone = any(
-            r.truth is Truth.MET and (r.criterion.standalone or (
-                r.criterion.standalone_with
-                and facts.any_fact(r.criterion.standalone_with).met))
-            for r in flags
-        )
-        results.append(RedFlagResult(family, flags, escalation, standalone))
+        kept = facts.kept(family, RedFlagResult)
+        if kept is None:
+            kept = _evaluate_family(family, facts)
+            if not facts.keep(family, kept):
+                results.append(kept)
+                continue
+        results.append(RedFlagResult(family, list(kept.results), kept.escalation,
+                                     kept.standalone))
     return results
+
+
+def _evaluate_family(family: RedFlagFamily, facts: FactEvaluator) -> RedFlagResult:
+    flags = [facts.criterion(c) for c in family.flags]
+    escalation = facts.any_fact(family.escalate_when) if family.escalate_when else None
+    standalone = any(
+        r.truth is Truth.MET and (r.criterion.standalone or (
+            r.criterion.standalone_with
+            and facts.any_fact(r.criterion.standalone_with).met))
+        for r in flags
+    )
+    return RedFlagResult(family, flags, escalation, standalone)

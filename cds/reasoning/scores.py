@@ -56,11 +56,27 @@ def _band_for(score: Score, low: float, high: float) -> Band | None:
 
 
 def evaluate_score(score: Score, facts: FactEvaluator) -> ScoreResult:
+    result = facts.kept(score, ScoreResult)
+    if result is None:
+        result = _evaluate(score, facts)
+        if facts.keep(score, result):
+            result = _copy(result)
+    else:
+        result = _copy(result)
+    facts.score_ranges[score.id] = (result.low, result.high)
+    return result
+
+
+def _copy(kept: ScoreResult) -> ScoreResult:
+    return ScoreResult(kept.score, list(kept.results), kept.points, kept.low, kept.high,
+                       kept.band)
+
+
+def _evaluate(score: Score, facts: FactEvaluator) -> ScoreResult:
     results = [facts.score_criterion(score.id, c) for c in score.criteria]
     points = sum(r.criterion.points for r in results if r.truth is Truth.MET)
     unknown = [r.criterion.points for r in results
                if r.truth is Truth.UNKNOWN and not _judgement_down(r)]
     low = points + sum(p for p in unknown if p < 0)
     high = points + sum(p for p in unknown if p > 0)
-    facts.score_ranges[score.id] = (low, high)
     return ScoreResult(score, results, points, low, high, _band_for(score, low, high))
