@@ -35,21 +35,18 @@ class CauseResult:
 
 def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseResult]:
     """All causes, best supported first (ties keep the order written in cards/)."""
-    weight = content.differential.documented_weight
-    ranked = []
-    for cause in content.differential.causes:
-        kept = facts.kept(cause, CauseResult)
-        if kept is None:
-            kept = _evaluate_cause(cause, weight, facts)
-            if not facts.keep(cause, kept):
-                ranked.append(kept)
-                continue
-        ranked.append(CauseResult(cause, kept.documented, list(kept.supports),
-                                  list(kept.against), kept.points))
+    ranked = [facts.section(cause, _evaluate_cause, _copy)
+              for cause in content.differential.causes]
     return sorted(ranked, key=lambda r: -r.points)
 
 
-def _evaluate_cause(cause: Cause, weight: float, facts: FactEvaluator) -> CauseResult:
+def _copy(kept: CauseResult) -> CauseResult:
+    return CauseResult(kept.cause, kept.documented, list(kept.supports), list(kept.against),
+                       kept.points)
+
+
+def _evaluate_cause(cause: Cause, facts: FactEvaluator) -> CauseResult:
+    weight = facts.content.differential.documented_weight
     documented = facts.any_fact(cause.documented)
     supports = [facts.criterion(c) for c in cause.supports]
     against = [facts.criterion(c) for c in cause.against]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cds.content import Content, Criterion, Fact
 from cds.reasoning.plan import (
@@ -32,7 +32,8 @@ from cds.record import Event, Finding, Measurement, PatientRecord
 FUTURE_SLACK = timedelta(hours=12)
 _WANTED = {"active": {"active"}, "history": {"history"}, "any": {"active", "history"}}
 _STATE = {"active": "", "history": "past ", "any": ""}
-T = TypeVar("T")
+S = TypeVar("S")
+R = TypeVar("R")
 
 
 class Truth(Enum):
@@ -77,6 +78,8 @@ def any_of(answers: Sequence[Answer]) -> Answer:
             and not (answers[0].truth is Truth.MET and answers[0].reason):
         return answers[0]  # one way of recording the fact: its answer as it is
     met = [a for a in answers if a.truth is Truth.MET]
+    if len(met) == 1:
+        return Answer(Truth.MET, met[0].evidence)
     if met:
         return Answer(Truth.MET, tuple(e for a in met for e in a.evidence))
     measured = [a for a in answers if a.truth is Truth.NOT_MET and a.measured]
@@ -140,8 +143,10 @@ class _AbsentChart:
     def criterion(self, compiled: CompiledCriterion) -> CriterionResult:
         result = self._criteria.get(id(compiled))
         if result is None:
-            result = self._criteria[id(compiled)] = CriterionResult(
-                compiled.criterion, criterion_answer(compiled, self.fact))
+            answer = self.group(compiled.when)
+            if compiled.and_when is not None:
+                answer = all_of([answer, self.group(compiled.and_when)])
+            result = self._criteria[id(compiled)] = CriterionResult(compiled.criterion, answer)
         return result
 
     def _not_documented(self, fact: CompiledFact) -> Answer:
@@ -174,15 +179,6 @@ def _absent_chart(plan: Plan, record: PatientRecord) -> _AbsentChart:
     chart = _AbsentChart(plan.content, state)
     _ABSENT[key] = (plan, chart)
     return chart
-
-
-def criterion_answer(compiled: CompiledCriterion,
-                     answer_of: Callable[[CompiledFact], Answer]) -> Answer:
-    """One of `when` holds, and (if given) one of `and_when` too."""
-    answer = any_of([answer_of(f) for f in compiled.when.facts])
-    if compiled.and_when is not None:
-        answer = all_of([answer, any_of([answer_of(f) for f in compiled.and_when.facts])])
-    return answer
 
 
 def _charted(record: PatientRecord) -> set[str]:
@@ -221,7 +217,11 @@ class FactEvaluator:
                 if criterion.and_when else None)
         elif compiled.charted and compiled.concepts.isdisjoint(self._charted):
             return self._absent.criterion(compiled)
-        return CriterionResult(criterion, criterion_answer(compiled, self._answer))
+        # one of `when` holds, and (if given) one of `and_when` too
+        answer = self._any(compiled.when)
+        if compiled.and_when is not None:
+            answer = all_of([answer, self._any(compiled.and_when)])
+        return CriterionResult(criterion, answer)
 
     def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
         """A score's criterion: the coded chart first; what it leaves unknown, a clinician's
@@ -243,11 +243,7 @@ class FactEvaluator:
     def any_fact(self, facts: Sequence[Fact]) -> Answer:
         """Met if any of the facts is (see `any_of`)."""
         group = self._plan.groups.get(id(facts))
-        if group is None:
-            group = group_of(compile_fact(f) for f in facts)
-        elif group.charted and group.concepts.isdisjoint(self._charted):
-            return self._absent.group(group)
-        return any_of([self._answer(f) for f in group.facts])
+        return self._any(group_of(compile_fact(f) for f in facts) if group is None else group)
 
     def unconfirmed(self, facts: Sequence[Fact]) -> Sequence[Fact]:
         """The confirmed facts of a list, asked without their `confirmed`: what is at least
@@ -257,29 +253,27 @@ class FactEvaluator:
             return known
         return [f.model_copy(update={"confirmed": False}) for f in facts if f.confirmed]
 
-    def kept(self, section: object, kind: type[T]) -> T | None:
-        """The result kept for a score, red flag family or cause (see `keep`), if any."""
-        if not self._unrecorded(section):
-            return None
-        found = self._absent.sections.get(id(section))
-        return found if isinstance(found, kind) else None
-
-    def keep(self, section: object, result: object) -> bool:
-        """Keeps the result of a score, red flag family or cause when the chart records
-        nothing it reads (and no clinician answered a score's questions): it is then the same
-        for every chart read in the same state. A kept result is never handed out: callers
-        hand out copies of it (with lists of their own). False if not kept."""
-        if not self._unrecorded(section):
-            return False
-        self._absent.sections[id(section)] = result
-        return True
-
-    def _unrecorded(self, section: object) -> bool:
+    def section(self, section: S, evaluate: Callable[[S, FactEvaluator], R],
+                copy: Callable[[R], R]) -> R:
+        """`evaluate(section, self)` for a score, red flag family or cause. When the chart
+        records nothing the section reads (and no clinician answered a score's questions),
+        the result is the same for every chart read in the same state: it is evaluated once
+        per state and kept, and each call gets a `copy` (with lists of its own)."""
         reads = self._plan.sections.get(id(section))
-        return (reads is not None and reads.charted and not self.record.answers
-                and reads.concepts.isdisjoint(self._charted))
+        if (reads is None or not reads.charted or self.record.answers
+                or not reads.concepts.isdisjoint(self._charted)):
+            return evaluate(section, self)
+        kept = self._absent.sections.get(id(section))
+        if kept is None:
+            kept = self._absent.sections[id(section)] = evaluate(section, self)
+        return copy(cast(R, kept))
 
     # ------------------------------------------------------------ kinds
+
+    def _any(self, group: FactGroup) -> Answer:
+        if group.charted and group.concepts.isdisjoint(self._charted):
+            return self._absent.group(group)
+        return any_of([self._answer(f) for f in group.facts])
 
     def _answer(self, fact: CompiledFact) -> Answer:
         kind = fact.kind

@@ -39,17 +39,11 @@ class RedFlagResult:
 
 
 def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagResult]:
-    results = []
-    for family in content.red_flags.families:
-        kept = facts.kept(family, RedFlagResult)
-        if kept is None:
-            kept = _evaluate_family(family, facts)
-            if not facts.keep(family, kept):
-                results.append(kept)
-                continue
-        results.append(RedFlagResult(family, list(kept.results), kept.escalation,
-                                     kept.standalone))
-    return results
+    return [facts.section(family, _evaluate_family, _copy) for family in content.red_flags.families]
+
+
+def _copy(kept: RedFlagResult) -> RedFlagResult:
+    return RedFlagResult(kept.family, list(kept.results), kept.escalation, kept.standalone)
 
 
 def _evaluate_family(family: RedFlagFamily, facts: FactEvaluator) -> RedFlagResult:

@@ -56,13 +56,7 @@ def _band_for(score: Score, low: float, high: float) -> Band | None:
 
 
 def evaluate_score(score: Score, facts: FactEvaluator) -> ScoreResult:
-    result = facts.kept(score, ScoreResult)
-    if result is None:
-        result = _evaluate(score, facts)
-        if facts.keep(score, result):
-            result = _copy(result)
-    else:
-        result = _copy(result)
+    result = facts.section(score, _evaluate, _copy)
     facts.score_ranges[score.id] = (result.low, result.high)
     return result
 
