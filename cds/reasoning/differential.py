@@ -12,7 +12,7 @@ from cds.content import Cause, Content
 from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made for each cause on each call: see cds.reasoning.facts.Answer
 class CauseResult:
     cause: Cause
     documented: Answer

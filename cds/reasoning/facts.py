@@ -42,13 +42,18 @@ class Truth(Enum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+# The answers and results below are made many times a call, and a frozen dataclass is slow
+# to make: they are plain slotted dataclasses (hashable, as before). Never change one after it
+# is made: the answers about unrecorded concepts are shared between calls.
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class Evidence:
     reference: str
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Answer:
     truth: Truth
     evidence: tuple[Evidence, ...] = ()
@@ -60,7 +65,7 @@ class Answer:
         return self.truth is Truth.MET
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CriterionResult:
     criterion: Criterion
     answer: Answer
@@ -205,6 +210,7 @@ class FactEvaluator:
             for slot in self._plan.slots_of.get(concept, ()):
                 self._memo[slot] = None
         self._upper = record.as_of + FUTURE_SLACK
+        self._aged: tuple[int | None, tuple[Evidence, ...]] | None = None
 
     # ------------------------------------------------------------ public
 
@@ -421,11 +427,13 @@ class FactEvaluator:
 
     def _age(self, compiled: CompiledFact) -> Answer:
         fact = compiled.fact
-        age = self.record.age
+        if self._aged is None:  # worked out once a call, whatever the age facts ask
+            age = self.record.age
+            reference = self.record.patient_reference or f"Patient/{self.record.patient_id}"
+            self._aged = (age, () if age is None else (Evidence(reference, f"age {age}"),))
+        age, evidence = self._aged
         if age is None:
             return Answer(Truth.UNKNOWN, (), "age unknown (no Patient.birthDate)")
-        reference = self.record.patient_reference or f"Patient/{self.record.patient_id}"
-        evidence = (Evidence(reference, f"age {age}"),)
         if fact.age_below is not None:
             holds = age < fact.age_below
         else:

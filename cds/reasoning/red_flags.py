@@ -8,7 +8,7 @@ from cds.content import Content, Indicator, RedFlagFamily
 from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made for each family on each call: see cds.reasoning.facts.Answer
 class RedFlagResult:
     family: RedFlagFamily
     results: list[CriterionResult]

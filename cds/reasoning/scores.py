@@ -14,7 +14,7 @@ def _judgement_down(result: CriterionResult) -> bool:
     return result.criterion.judgement and result.criterion.points < 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # see cds.reasoning.facts.Answer
 class ScoreResult:
     score: Score
     results: list[CriterionResult]
