@@ -45,11 +45,11 @@ class DvtResult:
 def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
     """The newest D-dimer within the validity window, judged against its assay's cut-off."""
     window = timedelta(hours=content.dvt.ddimer.valid_hours)
+    latest = record.as_of + timedelta(hours=12)
     candidates: list[tuple[Measurement, DdimerAssay]] = []
     for assay in content.dvt.ddimer.assays:
         for m in record.measurements.get(assay.concept, []):
-            if m.value is not None and m.when is not None and m.when <= record.as_of + timedelta(
-                    hours=12):
+            if m.value is not None and m.when is not None and m.when <= latest:
                 candidates.append((m, assay))
     if not candidates:
         return DdimerResult("none")

@@ -32,24 +32,24 @@ def _moments(finding: Finding) -> list[datetime]:
     return [m for m in (finding.when, finding.recorded) if m is not None]
 
 
-def _current(finding: Finding, record: PatientRecord, days: int) -> bool:
-    lower = record.as_of - timedelta(days=days)
-    upper = record.as_of + FUTURE_SLACK
+def _current(finding: Finding, lower: datetime, upper: datetime) -> bool:
     return any(lower <= m <= upper for m in _moments(finding))
 
 
 def evaluate_presentation(content: Content, record: PatientRecord) -> PresentationResult:
     spec = content.presentation
+    lower = record.as_of - timedelta(days=spec.within_days)
+    upper = record.as_of + FUTURE_SLACK
+    reasons, findings = record.encounter_reasons, record.findings
     found: list[tuple[Finding | None, str, Evidence]] = []
     for concept in spec.concepts:
-        if concept in record.encounter_reasons:
-            ref = record.encounter_reasons[concept]
+        if concept in reasons:
             found.append((None, concept, Evidence(
-                ref, f"reason for this encounter: {content.concepts[concept].label}")))
-        for finding in record.findings.get(concept, ()):
+                reasons[concept], f"reason for this encounter: {content.concepts[concept].label}")))
+        for finding in findings.get(concept, ()):
             if finding.status != "active":
                 continue
-            if (_current(finding, record, spec.within_days)
+            if (_current(finding, lower, upper)
                     or finding.reference in record.encounter_reason_refs):
                 found.append((finding, concept, Evidence(finding.reference, finding.text)))
     if not found:
