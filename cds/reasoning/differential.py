@@ -51,6 +51,6 @@ def _evaluate_cause(cause: Cause, facts: FactEvaluator) -> CauseResult:
     supports = [facts.criterion(c) for c in cause.supports]
     against = [facts.criterion(c) for c in cause.against]
     points = (weight if documented.met else 0.0) + sum(
-        r.criterion.weight for r in supports if r.truth is Truth.MET
-    ) - sum(r.criterion.weight for r in against if r.truth is Truth.MET)
+        r.criterion.weight for r in supports if r.answer.truth is Truth.MET
+    ) - sum(r.criterion.weight for r in against if r.answer.truth is Truth.MET)
     return CauseResult(cause, documented, supports, against, points)

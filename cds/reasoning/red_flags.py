@@ -50,7 +50,7 @@ def _evaluate_family(family: RedFlagFamily, facts: FactEvaluator) -> RedFlagResu
     flags = [facts.criterion(c) for c in family.flags]
     escalation = facts.any_fact(family.escalate_when) if family.escalate_when else None
     standalone = any(
-        r.truth is Truth.MET and (r.criterion.standalone or (
+        r.answer.truth is Truth.MET and (r.criterion.standalone or (
             r.criterion.standalone_with
             and facts.any_fact(r.criterion.standalone_with).met))
         for r in flags

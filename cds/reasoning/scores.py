@@ -68,9 +68,9 @@ def _copy(kept: ScoreResult) -> ScoreResult:
 
 def _evaluate(score: Score, facts: FactEvaluator) -> ScoreResult:
     results = [facts.score_criterion(score.id, c) for c in score.criteria]
-    points = sum(r.criterion.points for r in results if r.truth is Truth.MET)
+    points = sum(r.criterion.points for r in results if r.answer.truth is Truth.MET)
     unknown = [r.criterion.points for r in results
-               if r.truth is Truth.UNKNOWN and not _judgement_down(r)]
+               if r.answer.truth is Truth.UNKNOWN and not _judgement_down(r)]
     low = points + sum(p for p in unknown if p < 0)
     high = points + sum(p for p in unknown if p > 0)
     return ScoreResult(score, results, points, low, high, _band_for(score, low, high))
