@@ -277,7 +277,7 @@ class FactEvaluator:
     # ------------------------------------------------------------ kinds
 
     def _any(self, group: FactGroup) -> Answer:
-        if group.charted and group.concepts.isdisjoint(self._charted):
+        if group.planned and group.charted and group.concepts.isdisjoint(self._charted):
             return self._absent.group(group)
         return any_of([self._answer(f) for f in group.facts])
 

@@ -43,6 +43,7 @@ class FactGroup:
     facts: tuple[CompiledFact, ...]
     concepts: frozenset[str]
     charted: bool  # every alternative reads a concept from the chart (no score, no age)
+    planned: bool = False  # one of the plan's (lives as long as it): its answers may be kept
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,10 +91,10 @@ def compile_fact(fact: Fact, slot: int = -1) -> CompiledFact:
                         _days(fact.older_than_days), _days(fact.ended_within_days))
 
 
-def group_of(facts: Iterable[CompiledFact]) -> FactGroup:
+def group_of(facts: Iterable[CompiledFact], planned: bool = False) -> FactGroup:
     members = tuple(facts)
     return FactGroup(members, frozenset(f.concept_id for f in members if f.concept_id),
-                     all(f.concept_id for f in members))
+                     all(f.concept_id for f in members), planned)
 
 
 def criterion_of(criterion: Criterion, when: FactGroup, and_when: FactGroup | None,
@@ -152,7 +153,7 @@ class Plan:
     def _group(self, facts: Sequence[Fact]) -> FactGroup:
         group = self.groups.get(id(facts))
         if group is None:
-            group = self.groups[id(facts)] = group_of(self._fact(f) for f in facts)
+            group = self.groups[id(facts)] = group_of((self._fact(f) for f in facts), True)
         return group
 
     def _criterion(self, criterion: Criterion) -> list[FactGroup]:
