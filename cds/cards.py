@@ -10,10 +10,12 @@ names findings as a clinician would; the FHIR references behind each card go in 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cds.content import ACT_ORDER, ActWithin, Content, Indicator, Order
@@ -23,7 +25,7 @@ from cds.reasoning.differential import CauseResult
 from cds.reasoning.facts import CriterionResult, Evidence, Truth, evidence_of
 from cds.reasoning.red_flags import RedFlagResult
 from cds.reasoning.scores import ScoreResult
-from cds.smart.apps import add_smart_links
+from cds.smart.apps import smart_links
 
 CARD_NAMESPACE = uuid.UUID("6f1c1d8e-3f4b-5a0e-9a51-7d2b8f3c2a10")
 OVERRIDE_SYSTEM = "urn:thigh-pain-cds:override-reason"
@@ -69,16 +71,18 @@ class _Draft:
     def detail(self) -> str:
         return "\n".join([*self.lines, *self.tail]).strip()
 
-    def shorten(self, limit: int) -> None:
-        """Drop whole lines from the end of the body until the detail fits."""
-        if len(self.detail()) <= limit:
-            return
+    def shorten(self, limit: int) -> str:
+        """Drop whole lines from the end of the body until the detail fits; the detail."""
+        detail = self.detail()
+        if len(detail) <= limit:
+            return detail
         tail = ["", _SHORTENED, *self.tail]
         while len(self.lines) > 1 and len("\n".join([*self.lines, *tail])) > limit:
             self.lines.pop()
         while self.lines and not self.lines[-1].strip():
             self.lines.pop()
         self.tail = tail
+        return self.detail()
 
 
 # ---------------------------------------------------------------- text helpers
@@ -108,8 +112,9 @@ def _found(result: CriterionResult) -> str:
 
 
 def _asks(results: Iterable[CriterionResult]) -> list[str]:
+    """What to ask or examine: the open criteria that say how."""
     return [r.criterion.check or r.criterion.label for r in results
-            if r.truth is Truth.UNKNOWN and (r.criterion.ask or r.criterion.check)]
+            if r.answer.truth is Truth.UNKNOWN and (r.criterion.ask or r.criterion.check)]
 
 
 def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
@@ -137,7 +142,8 @@ def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
 def _red_flag_draft(result: RedFlagResult, assessment: Assessment, content: Content,
                     rank: int) -> _Draft:
     family = result.family
-    labels = [r.criterion.label for r in result.met]
+    met = result.met
+    labels = [r.criterion.label for r in met]
     presenting = assessment.presentation.label or "Thigh, leg or back complaint"
     summary = fit_summary(family.summary, {"presentation": presenting}, labels)
     lines = [f"**{family.urgency}.**", ""]
@@ -145,14 +151,14 @@ def _red_flag_draft(result: RedFlagResult, assessment: Assessment, content: Cont
         why = _facts(result.escalation.evidence)
         lines += [f"Raised to {result.indicator} {family.escalate_reason}"
                   + (f": {why}" if why else "") + ".", ""]
-    lines += [_found(r) for r in result.met]
+    lines += [_found(r) for r in met]
     lines += ["", family.action]
     if family.show_score:  # its criteria, without repeating the facts listed above
         lines += ["", *_score_lines(assessment.scores[family.show_score], facts=False)]
     asks = _asks(result.results)
     if asks:  # last: the first words to go if the card must be shortened
         lines += ["", "Also ask: " + ", ".join(asks) + "."]
-    evidence = evidence_of(result.met)
+    evidence = evidence_of(met)
     if result.escalation is not None and result.escalation.met:
         evidence += list(result.escalation.evidence)
     return _Draft(f"red-flag/{family.id}", result.indicator, summary, lines, family.source,
@@ -262,6 +268,12 @@ def _cause_line(result: CauseResult) -> str:
     return line
 
 
+@lru_cache(maxsize=256)
+def _short_label(label: str) -> str:
+    """A cause's label without its parenthesis: 'Sciatica', not 'Sciatica (...)'."""
+    return _PARENTHESIS.sub("", label)
+
+
 def _differential_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     diff = content.differential
     shown = [r for r in assessment.causes if r.shown(diff.show_from_points)][: diff.show_at_most]
@@ -272,8 +284,8 @@ def _differential_draft(assessment: Assessment, content: Content, rank: int) -> 
     else:
         summary = "No coded finding points to a cause yet: history and examination will decide"
         lines = []
-    others = [_PARENTHESIS.sub("", r.cause.label) for r in assessment.causes
-              if r not in shown]
+    listed = {id(r) for r in shown}
+    others = [_short_label(r.cause.label) for r in assessment.causes if id(r) not in listed]
     if others:
         lines += ["", "Not supported by the record yet (examine to decide): "
                   + ", ".join(others) + "."]
@@ -290,8 +302,40 @@ def _differential_draft(assessment: Assessment, content: Content, rank: int) -> 
 # ---------------------------------------------------------------- rendering
 
 
-def _service_request(order: Order, content: Content, ctx: CardContext, reasons: list[Evidence],
-                     ) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _OrderTemplate:
+    """One order of cards/orders.toml as a suggestion: all but the patient's part, once."""
+
+    label: str  # the suggestion's
+    description: str  # its action's
+    code: dict[str, Any]
+    priority: str
+    note: str | None
+
+    def resource(self, patient: dict[str, str], requester: dict[str, str] | None,
+                 reasons: list[str]) -> dict[str, Any]:
+        """The draft ServiceRequest for this patient (fresh dicts on every call)."""
+        code = dict(self.code)
+        if "coding" in code:
+            code["coding"] = [dict(c) for c in code["coding"]]
+        resource: dict[str, Any] = {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "order",
+            "priority": self.priority,
+            "code": code,
+            "subject": dict(patient),
+        }
+        if requester is not None:
+            resource["requester"] = dict(requester)
+        if reasons:
+            resource["reasonReference"] = [{"reference": r} for r in reasons]
+        if self.note:
+            resource["note"] = [{"text": self.note}]
+        return resource
+
+
+def _order_template(order: Order, content: Content) -> _OrderTemplate:
     coding = [
         {"system": content.systems[c.system], "code": c.code, "display": c.display}
         for c in order.codings
@@ -299,95 +343,159 @@ def _service_request(order: Order, content: Content, ctx: CardContext, reasons: 
     code: dict[str, Any] = {"text": order.label}
     if coding:  # orders without a verified code go as text for the EHR to map
         code["coding"] = coding
-    resource: dict[str, Any] = {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "order",
-        "priority": order.priority,
-        "code": code,
-        "subject": {"reference": f"Patient/{ctx.patient_id}"},
-    }
-    if ctx.user_id and ctx.user_id.split("/")[0] in {"Practitioner", "PractitionerRole"}:
-        resource["requester"] = {"reference": ctx.user_id}
-    refs = [e.reference for e in reasons if e.reference.split("/")[0] in {
-        "Condition", "Observation"} and "/" in e.reference]
-    if refs:
-        resource["reasonReference"] = [{"reference": r} for r in dict.fromkeys(refs)]
-    if order.note:
-        resource["note"] = [{"text": order.note}]
-    return resource
+    template = _OrderTemplate(f"Order: {order.label}", f"Create a draft order: {order.label}",
+                              code, order.priority, order.note)
+    # what the order puts in a suggestion, checked once against the wire models
+    Suggestion.model_validate({"label": template.label, "actions": [{
+        "type": "create", "description": template.description,
+        "resource": template.resource({"reference": "Patient/example"}, None, [])}]})
+    return template
 
 
-_STATIC: dict[int, tuple[Content, dict[str, Any]]] = {}
+_Linked = tuple[list[Link], list[dict[str, Any]]]  # the links as models, and as JSON
 
 
-def _static(content: Content) -> dict[str, Any]:
-    """Links, sources and override reasons are the same on every call: validated once per
-    content rather than on every card."""
-    entry = _STATIC.get(id(content))
-    if entry is None or entry[0] is not content:
-        if len(_STATIC) > 16:
-            _STATIC.clear()
-        entry = _STATIC[id(content)] = (content, {
-            "links": {sid: Link.model_validate({"label": src.label, "url": src.url,
-                                                "type": "absolute"})
-                      for sid, src in content.sources.items()},
-            "sources": {sid: Source.model_validate({"label": src.label, "url": src.url})
-                        for sid, src in content.sources.items()},
-            "override": [OverrideReason(system=OVERRIDE_SYSTEM, code=r.code, display=r.display)
-                         for r in content.texts.override_reasons],
-        })
-    return entry[1]
+@dataclass(frozen=True)
+class _Kit:
+    """What the cards of one copy of cards/ share on every call: sources, links, override
+    reasons and orders, validated once through the wire models, with their JSON."""
+
+    sources: dict[str, tuple[Source, dict[str, Any]]]
+    links: dict[str, tuple[Link, dict[str, Any]]]
+    override: list[OverrideReason]
+    override_wire: list[dict[str, Any]]
+    orders: dict[str, _OrderTemplate]
+    cited: dict[tuple[str, ...], _Linked] = field(default_factory=dict)
+
+    def links_for(self, sources: tuple[str, ...]) -> _Linked:
+        """The links of a card citing these sources: each source once, in order."""
+        linked = self.cited.get(sources)
+        if linked is None:
+            unique = [self.links[s] for s in dict.fromkeys(sources)]
+            linked = self.cited[sources] = ([m for m, _ in unique], [w for _, w in unique])
+        return linked
 
 
-def _card(draft: _Draft, content: Content, ctx: CardContext) -> Card:
-    card_id = uuid.uuid5(CARD_NAMESPACE, f"{ctx.hook_instance}/{draft.key}")
-    cited = list(dict.fromkeys(e.reference for e in draft.evidence))
-    suggestions = []
-    for order_id in draft.orders:
-        order = content.orders[order_id]
-        resource = _service_request(order, content, ctx, draft.evidence)
-        suggestions.append(Suggestion(
-            label=f"Order: {order.label}",
-            uuid=str(uuid.uuid5(card_id, order_id)),
-            isRecommended=True if order_id == draft.recommended else None,
-            actions=[Action(type="create", description=f"Create a draft order: {order.label}",
-                            resource=resource)],
-        ))
-    static = _static(content)
-    links = [static["links"][s] for s in dict.fromkeys([draft.source, *draft.also])]
-    return Card(
-        uuid=str(card_id),
-        summary=draft.summary,
-        detail=draft.detail(),
-        indicator=draft.indicator,
-        source=static["sources"][draft.source],
-        suggestions=suggestions or None,
-        selectionBehavior="any" if suggestions else None,
-        overrideReasons=list(static["override"]),
-        links=links or None,
-        extension={EXTENSION_KEY: {
-            "cardType": draft.key,
-            "actWithin": draft.act_within,
-            "redFlag": draft.red_flag,
-            "evidence": cited,
-        }},
+def _kit_for(content: Content) -> _Kit:
+    sources = {sid: Source.model_validate({"label": src.label, "url": src.url})
+               for sid, src in content.sources.items()}
+    links = {sid: Link.model_validate({"label": src.label, "url": src.url, "type": "absolute"})
+             for sid, src in content.sources.items()}
+    override = [OverrideReason(system=OVERRIDE_SYSTEM, code=r.code, display=r.display)
+                for r in content.texts.override_reasons]
+    if not override:
+        raise ValueError("cards/texts.toml: cards need override_reasons (none are listed)")
+    return _Kit(
+        sources={sid: (model, model.wire()) for sid, model in sources.items()},
+        links={sid: (model, model.wire()) for sid, model in links.items()},
+        override=override,
+        override_wire=[r.wire() for r in override],
+        orders={oid: _order_template(order, content) for oid, order in content.orders.items()},
     )
 
 
-def _fit_budget(drafts: list[_Draft]) -> None:
+_KITS: dict[int, tuple[Content, _Kit]] = {}
+
+
+def _kit(content: Content) -> _Kit:
+    entry = _KITS.get(id(content))
+    if entry is None or entry[0] is not content:
+        if len(_KITS) > 16:
+            _KITS.clear()
+        entry = _KITS[id(content)] = (content, _kit_for(content))
+    return entry[1]
+
+
+_CARD_NAMESPACE = CARD_NAMESPACE.bytes
+_REQUESTERS = {"Practitioner", "PractitionerRole"}
+_REASONS = {"Condition", "Observation"}
+
+
+def _uuid5(namespace: bytes, name: str) -> tuple[bytes, str]:
+    """uuid.uuid5(namespace, name) as (bytes, str): the same value (a test compares them)
+    without building UUID objects, which cost more than the hash."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return bytes(digest), f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _suggestions(draft: _Draft, kit: _Kit, ctx: CardContext, card_id: bytes,
+                 ) -> tuple[list[Suggestion], list[dict[str, Any]]]:
+    """The draft orders a card proposes, as models and as JSON."""
+    patient = {"reference": f"Patient/{ctx.patient_id}"}
+    requester = ({"reference": ctx.user_id}
+                 if ctx.user_id and ctx.user_id.split("/")[0] in _REQUESTERS else None)
+    reasons = list(dict.fromkeys(e.reference for e in draft.evidence
+                                 if e.reference.split("/")[0] in _REASONS
+                                 and "/" in e.reference))
+    models, wired = [], []
+    for order_id in draft.orders:
+        order = kit.orders[order_id]
+        action = {"type": "create", "description": order.description,
+                  "resource": order.resource(patient, requester, reasons)}
+        suggestion: dict[str, Any] = {"label": order.label, "uuid": _uuid5(card_id, order_id)[1]}
+        if order_id == draft.recommended:
+            suggestion["isRecommended"] = True
+        suggestion["actions"] = [action]
+        wired.append(suggestion)
+        models.append(Suggestion.checked({**suggestion, "actions": [Action.checked(action)]}))
+    return models, wired
+
+
+def _card(draft: _Draft, kit: _Kit, ctx: CardContext, detail: str,
+          smart: dict[str, list[Link]]) -> Card:
+    """The card as JSON, and the same values as models for the code that reads cards."""
+    card_id, card_uuid = _uuid5(_CARD_NAMESPACE, f"{ctx.hook_instance}/{draft.key}")
+    source, source_wire = kit.sources[draft.source]
+    card: dict[str, Any] = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
+                            "indicator": draft.indicator, "source": dict(source_wire)}
+    suggestions: list[Suggestion] | None = None
+    if draft.orders:
+        suggestions, card["suggestions"] = _suggestions(draft, kit, ctx, card_id)
+        card["selectionBehavior"] = "any"
+    card["overrideReasons"] = [dict(r) for r in kit.override_wire]
+    links, links_wire = kit.links_for((draft.source, *draft.also))
+    extra = smart.get(draft.key)
+    card["links"] = [dict(w) for w in links_wire]
+    if extra:
+        card["links"] += [link.wire() for link in extra]
+        links = links + extra
+    card["extension"] = extension = {EXTENSION_KEY: {
+        "cardType": draft.key,
+        "actWithin": draft.act_within,
+        "redFlag": draft.red_flag,
+        "evidence": list(dict.fromkeys(e.reference for e in draft.evidence)),
+    }}
+    return Card.issued(card, {
+        "uuid": card_uuid,
+        "summary": draft.summary,
+        "detail": detail,
+        "indicator": draft.indicator,
+        "source": source,
+        "suggestions": suggestions,
+        "selectionBehavior": "any" if suggestions else None,
+        "overrideReasons": list(kit.override),
+        "links": list(links),
+        "extension": extension,
+    })
+
+
+def _fit_budget(drafts: list[_Draft]) -> list[str]:
     """Every detail within DETAIL_LIMIT and all within TOTAL_LIMIT: the cards read last give
-    way first, so red flags keep their words."""
-    for draft in drafts:
-        draft.shorten(DETAIL_LIMIT)
-    for draft in reversed(drafts):
-        excess = sum(len(d.detail()) for d in drafts) - TOTAL_LIMIT
+    way first, so red flags keep their words. The details, as they now read."""
+    details = [draft.shorten(DETAIL_LIMIT) for draft in drafts]
+    for n in range(len(drafts) - 1, -1, -1):
+        excess = sum(len(d) for d in details) - TOTAL_LIMIT
         if excess <= 0:
-            return
-        draft.shorten(max(len(draft.detail()) - excess, 200))
+            break
+        details[n] = drafts[n].shorten(max(len(details[n]) - excess, 200))
+    return details
 
 
 def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> list[_Draft]:
+    """The cards to send, in order, before the length budget (`_fit_budget`)."""
     presentation = assessment.presentation
     presenting = presentation.present or ctx.always
     drafts = [_red_flag_draft(r, assessment, content, n)
@@ -417,11 +525,13 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> l
     others = [d for d in drafts if not d.red_flag]
     for extra in others[MAX_OTHER_CARDS:]:
         drafts.remove(extra)
-    _fit_budget(drafts)
     return drafts
 
 
 def render_cards(assessment: Assessment, content: Content, ctx: CardContext) -> list[Card]:
     """Cards in the order a clinician should act on them: by indicator, then time to act."""
-    cards = [_card(d, content, ctx) for d in draft_cards(assessment, content, ctx)]
-    return add_smart_links(cards, assessment, content, EXTENSION_KEY)  # cards/apps.toml
+    kit = _kit(content)
+    smart = smart_links(assessment, content)  # cards/apps.toml
+    drafts = draft_cards(assessment, content, ctx)
+    details = _fit_budget(drafts)
+    return [_card(d, kit, ctx, detail, smart) for d, detail in zip(drafts, details, strict=True)]

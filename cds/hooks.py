@@ -1,14 +1,17 @@
 """CDS Hooks 2.0 wire models, field for field from the specification (HL7/cds-hooks v2.0.1).
 
-Requests are parsed strictly enough to give a useful 400; responses are built from these
-models so that nothing the service sends can break the specification (summary < 140
-characters, indicator enum, selectionBehavior whenever there are suggestions, no nulls).
+Requests are parsed strictly enough to give a useful 400; responses follow these models so
+that nothing the service sends can break the specification (summary < 140 characters,
+indicator enum, selectionBehavior whenever there are suggestions, no nulls). The cards of a
+hook call are built as JSON by cds.cards and checked here by `check_card` (the same rules,
+cheaper than validating every call through the models); `Card.issued` wraps them.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, Self, get_args
 from uuid import UUID
 
 from pydantic import (
@@ -17,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -49,6 +53,30 @@ class WireModel(BaseModel):
     def wire(self) -> dict[str, Any]:
         """JSON-ready dict without nulls: the spec forbids null or empty optional values."""
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+    @classmethod
+    def checked(cls, fields: dict[str, Any]) -> Self:
+        """An instance of values already checked against this model (`check_card`, or models
+        validated once at content load), without validating them again: on the hook path
+        pydantic's validation costs more than building the card. Fields left out are None."""
+        defaults, private = _blank(cls)
+        model = cls.__new__(cls)
+        _set = object.__setattr__  # as pydantic's model_construct does, for a fifth of its cost
+        _set(model, "__dict__", {**defaults, **fields})
+        _set(model, "__pydantic_fields_set__", set(fields))
+        _set(model, "__pydantic_extra__", {})
+        _set(model, "__pydantic_private__", dict(private) if private is not None else None)
+        return model
+
+
+@cache
+def _blank(cls: type[WireModel]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The default of each optional field (None in all wire models) and of each private
+    attribute (None if the model has none)."""
+    defaults = {name: info.default for name, info in cls.model_fields.items()
+                if not info.is_required()}
+    private = {name: attr.get_default() for name, attr in cls.__private_attributes__.items()}
+    return defaults, private or None
 
 
 # ---------------------------------------------------------------- discovery
@@ -186,11 +214,15 @@ class OverrideReason(Coding):
 
 
 Indicator = Literal["info", "warning", "critical"]
+INDICATORS = frozenset(get_args(Indicator))
+SUMMARY_LIMIT = 139  # the spec: "<140 characters"
+_SELECTION = frozenset({"at-most-one", "any"})
+_ACTIONS = frozenset({"create", "update", "delete"})
 
 
 class Card(WireModel):
     uuid: str | None = None
-    summary: Annotated[str, StringConstraints(min_length=1, max_length=139)]
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=SUMMARY_LIMIT)]
     detail: str | None = None
     indicator: Indicator
     source: Source
@@ -215,11 +247,89 @@ class Card(WireModel):
                 raise ValueError(f"{empty} must be left out rather than empty")
         return self
 
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def issued(cls, wire: dict[str, Any], fields: dict[str, Any]) -> Card:
+        """A card the service sends: `wire` is its JSON, checked here (`check_card`), and
+        `fields` the same values as models for the code that reads cards (store, metrics,
+        tests). `wire()` returns that JSON until a field is assigned."""
+        card = cls.checked(fields)
+        card._private()["_wire"] = check_card(wire)
+        return card
+
+    def wire(self) -> dict[str, Any]:
+        """The card's JSON: as issued (read it, don't edit it), else from the model."""
+        issued = self._private().get("_wire")
+        return issued if issued is not None else super().wire()
+
+    def _private(self) -> dict[str, Any]:
+        # pydantic's own storage of private attributes, read directly: its attribute lookup
+        # costs more than the rest of wire()
+        private = self.__pydantic_private__
+        assert private is not None
+        return private
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in Card.model_fields:
+            self._wire = None  # the issued JSON no longer says what the card says
+
+
+def check_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The rules `Card` validates, on a card's JSON: what any card the service sends must
+    obey (cds-resp-1..6, no nulls, no empty lists). Cheap enough for every card of every
+    response; tests compare it with the models on every example."""
+    summary = card.get("summary")
+    if not isinstance(summary, str) or not 0 < len(summary) <= SUMMARY_LIMIT:
+        raise ValueError(f"card summary must be 1 to {SUMMARY_LIMIT} characters: {summary!r}")
+    if card.get("indicator") not in INDICATORS:
+        raise ValueError(f"card indicator {card.get('indicator')!r} is not one of {INDICATORS}")
+    source = card.get("source")
+    if not isinstance(source, dict) or not source.get("label"):
+        raise ValueError("a card names its source with a label")
+    if None in card.values():
+        raise ValueError("a card leaves out what it has no value for, rather than null")
+    for key in ("suggestions", "overrideReasons", "links"):
+        if key in card and not card[key]:
+            raise ValueError(f"{key} must be left out rather than empty")
+    suggestions = card.get("suggestions")
+    if suggestions:
+        behaviour = card.get("selectionBehavior")
+        if behaviour not in _SELECTION:
+            raise ValueError(
+                "selectionBehavior is required when there are suggestions (cds-resp-6)")
+        if behaviour == "at-most-one" and sum(1 for s in suggestions
+                                               if s.get("isRecommended")) > 1:
+            raise ValueError("at-most-one allows one recommended suggestion (cds-resp-1)")
+        for suggestion in suggestions:
+            if not suggestion.get("label"):
+                raise ValueError("a suggestion has a label")
+            for action in suggestion.get("actions", ()):
+                _check_action(action)
+    return card
+
+
+def _check_action(action: dict[str, Any]) -> None:
+    kind = action.get("type")
+    if kind not in _ACTIONS or not action.get("description"):
+        raise ValueError("an action has a type (create, update, delete) and a description")
+    if kind == "delete" and ("resourceId" not in action or "resource" in action):
+        raise ValueError("a delete action names resourceId and carries no resource (cds-resp-2)")
+    if kind != "delete" and not isinstance(action.get("resource"), dict):
+        raise ValueError(f"a {kind} action carries the resource")
+
 
 class HookResponse(WireModel):
     cards: list[Card]
     systemActions: list[Action] | None = None
     extension: Extension | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The response's JSON: each card's own (built once, as issued)."""
+        if self.systemActions is None and self.extension is None and not self.model_extra:
+            return {"cards": [card.wire() for card in self.cards]}
+        return super().wire()
 
 
 # ---------------------------------------------------------------- feedback

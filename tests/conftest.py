@@ -64,7 +64,11 @@ def call(service: ThighPainService):
 
     def run(request: dict[str, Any], service_id: str = "thigh-pain") -> HookResponse:
         response, _ = service.call(service_id, HookRequest.model_validate(request), as_of=AS_OF)
-        HookResponse.model_validate(response.wire())
+        wire = response.wire()
+        # what is sent passes the wire models, and is exactly what they make of the cards
+        assert HookResponse.model_validate(wire).wire() == wire
+        assert [card.model_dump(mode="json", exclude_none=True, by_alias=True)
+                for card in response.cards] == wire["cards"]
         return response
 
     return run

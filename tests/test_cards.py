@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
+
+import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from cds.cards import CARD_NAMESPACE, _uuid5
+from cds.hooks import Link
+from cds.smart.apps import public_base
 from tests.fhir import condition, hook_request, observation
+
+REQUESTS = sorted((Path(__file__).resolve().parent.parent / "examples/requests").glob("*.json"))
 
 
 def _ces_and_dvt_request() -> dict:
@@ -98,3 +108,34 @@ def test_pe_card_shows_the_wells_pe_score_it_names(call):
     assert "**Wells PE:" in pe.detail
     assert "heart rate over 100 +1.5" in pe.detail
     assert "Unknown: DVT signs +3, PE most likely +3" in pe.detail
+
+
+@pytest.mark.parametrize("base", [None, "https://cds.example.org/"])
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: p.stem)
+def test_every_example_card_is_sent_as_the_wire_models_make_it(call, path, base):
+    """The cards are built as JSON directly; the `call` fixture validates that JSON with the
+    models and compares it with the models' own serialisation of the cards, here for every
+    example, with and without the SMART links the public address brings."""
+    token = public_base.set(base)
+    try:
+        cards = call(json.loads(path.read_text())).cards
+    finally:
+        public_base.reset(token)
+    if base is not None and any(c.extension["thigh-pain-cds"]["cardType"] in {"dvt", "checklist"}
+                                for c in cards):
+        assert any(link.type == "smart" for c in cards for link in c.links or ())
+
+
+def test_card_and_suggestion_ids_are_name_based_uuid5s():
+    for name in ("a", "6f1c1d8e-3f4b/red-flag/cauda_equina", "é/ü"):
+        raw, text = _uuid5(CARD_NAMESPACE.bytes, name)
+        assert text == str(uuid.uuid5(CARD_NAMESPACE, name))
+        assert _uuid5(raw, "ctpa")[1] == str(uuid.uuid5(uuid.UUID(bytes=raw), "ctpa"))
+
+
+def test_a_card_changed_after_it_was_issued_sends_what_it_now_says(call):
+    card = call(_ces_and_dvt_request()).cards[0]
+    link = Link(label="More", url="https://example.org/more", type="absolute")
+    card.links = [*(card.links or []), link]
+    assert card.wire()["links"][-1] == {"label": "More", "url": "https://example.org/more",
+                                        "type": "absolute"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cds.hooks import Action, Card, Feedback, HookRequest, Link
+from cds.hooks import Action, Card, Feedback, HookRequest, Link, check_card
 
 SOURCE = {"label": "NICE NG158"}
 
@@ -81,3 +81,50 @@ def test_spec_example_request_parses():
         "prefetch": {"patientToGreet": {"resourceType": "Patient", "gender": "male",
                                         "birthDate": "1925-12-23", "id": "1288992"}},
     })
+
+
+GOOD = {"summary": "s", "indicator": "info", "source": SOURCE}
+BROKEN = {
+    "summary too long": {"summary": "x" * 140},
+    "summary empty": {"summary": ""},
+    "indicator not in the enum": {"indicator": "hard-stop"},
+    "source without label": {"source": {"url": "https://example.org"}},
+    "empty links": {"links": []},
+    "empty override reasons": {"overrideReasons": []},
+    "suggestions without selectionBehavior": {"suggestions": [{"label": "x"}]},
+    "two recommended in at-most-one": {
+        "selectionBehavior": "at-most-one",
+        "suggestions": [{"label": "a", "isRecommended": True},
+                        {"label": "b", "isRecommended": True}]},
+    "suggestion without label": {"selectionBehavior": "any", "suggestions": [{"label": ""}]},
+    "create without resource": {"selectionBehavior": "any", "suggestions": [
+        {"label": "a", "actions": [{"type": "create", "description": "d"}]}]},
+    "delete with resource": {"selectionBehavior": "any", "suggestions": [
+        {"label": "a", "actions": [{"type": "delete", "description": "d",
+                                    "resource": {"resourceType": "X"}}]}]},
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN, ids=list(BROKEN))
+def test_the_checks_on_issued_cards_refuse_what_the_models_refuse(broken):
+    """The hook path checks its cards' JSON with check_card rather than the models: both
+    must refuse the same broken cards."""
+    card = {**GOOD, **BROKEN[broken]}
+    with pytest.raises(ValidationError):
+        Card.model_validate(card)
+    with pytest.raises(ValueError):
+        check_card(card)
+
+
+def test_the_checks_on_issued_cards_accept_a_valid_card():
+    card = {**GOOD, "selectionBehavior": "any", "suggestions": [
+        {"label": "a", "isRecommended": True,
+         "actions": [{"type": "create", "description": "d", "resource": {"a": 1}}]}]}
+    Card.model_validate(card)
+    assert check_card(card) is card
+
+
+def test_issued_card_json_has_no_nulls():
+    """The models drop None when they serialise; JSON built directly must not carry it."""
+    with pytest.raises(ValueError):
+        check_card({**GOOD, "detail": None})

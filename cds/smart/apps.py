@@ -11,14 +11,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from cds.content import Content
-from cds.hooks import Card, Link
+from cds.hooks import Link
 
 if TYPE_CHECKING:  # the reasoning imports the record, which imports the answers reader
     from cds.reasoning.assessment import Assessment
@@ -68,26 +68,29 @@ def app_for_score(content: Content, score_id: str) -> SmartApp | None:
     return next((a for a in smart_apps(content) if a.score == score_id), None)
 
 
-def add_smart_links(cards: list[Card], assessment: Assessment, content: Content,
-                    extension_key: str) -> list[Card]:
-    """Add a `smart` link to the cards an app serves (by the extension's cardType), when the
-    service knows its public address and the app has something to ask: its score still has
+def smart_links(assessment: Assessment, content: Content) -> dict[str, list[Link]]:
+    """The `smart` links each card type carries (by the card extension's cardType), when the
+    service knows its public address and an app has something to ask: its score still has
     open criteria (and, for the Wells DVT app, no DVT is on record already)."""
     base = public_base.get()
     if callable(base):
         base = base()
     if not base:
-        return cards
+        return {}
+    links: dict[str, list[Link]] = {}
     for app in smart_apps(content):
         score = assessment.scores.get(app.score)
         if score is None or not (score.unknown or score.pending_judgement):
             continue
         if app.score == content.dvt.score.id and assessment.dvt.diagnosed.met:
             continue
-        link = Link(label=app.label, url=base.rstrip("/") + "/" + app.launch.lstrip("/"),  # type: ignore[arg-type]
-                    type="smart")
-        for card in cards:
-            card_type = (card.extension or {}).get(extension_key, {}).get("cardType")
-            if card_type in app.cards:
-                card.links = [*(card.links or []), link]
-    return cards
+        link = _smart_link(app.label, base.rstrip("/") + "/" + app.launch.lstrip("/"))
+        for card_type in app.cards:
+            links.setdefault(card_type, []).append(link)
+    return links
+
+
+@lru_cache(maxsize=64)
+def _smart_link(label: str, url: str) -> Link:
+    """Validated once per public address rather than on every call."""
+    return Link(label=label, url=url, type="smart")  # type: ignore[arg-type]
