@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -101,6 +102,13 @@ def fit_summary(template: str, fields: dict[str, Any], items: list[str] | None =
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
 
 
+@lru_cache(maxsize=512)
+def _template_fields(template: str) -> frozenset[str]:
+    """The fields a text of cards/ names ('{score}', '{wells}'): only those are computed."""
+    return frozenset(re.split(r"[.\[]", name)[0]
+                     for _, name, _, _ in string.Formatter().parse(template) if name)
+
+
 def _facts(evidence: Iterable[Evidence]) -> str:
     """What the chart says, in words (the references go in the card's extension)."""
     return "; ".join(dict.fromkeys(e.text for e in evidence))
@@ -113,8 +121,15 @@ def _found(result: CriterionResult) -> str:
 
 def _asks(results: Iterable[CriterionResult]) -> list[str]:
     """What to ask or examine: the open criteria that say how."""
-    return [r.criterion.check or r.criterion.label for r in results
-            if r.answer.truth is Truth.UNKNOWN and (r.criterion.ask or r.criterion.check)]
+    unknown = Truth.UNKNOWN
+    return [c.check or c.label for r in results
+            if r.answer.truth is unknown and ((c := r.criterion).ask or c.check)]
+
+
+@lru_cache(maxsize=1024)
+def _with_points(name: str, points: float) -> str:
+    """'heart rate over 100 +1.5': a criterion as a score lists it (the same on every call)."""
+    return f"{name} {points:+g}"
 
 
 def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
@@ -122,7 +137,7 @@ def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
     lines = [f"**{score.score.short}: {score.describe()}.**"]
 
     def named(r: CriterionResult) -> str:
-        return f"{r.criterion.check or r.criterion.label} {r.criterion.points:+g}"
+        return _with_points(r.criterion.check or r.criterion.label, r.criterion.points)
 
     counted = [(named(r), r) for r in score.met]
     if facts:
@@ -185,14 +200,19 @@ def _wells_score(wells: ScoreResult) -> str:
 def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     dvt = assessment.dvt
     wells = dvt.wells
-    fields = {
-        "points": f"{wells.points:g}",
-        "score": _wells_score(wells),
-        "unknown": len(wells.unknown),
-        "wells": wells.describe(),
-        "ddimer": _ddimer_words(assessment, content),
-    }
     step = dvt.step
+    named = _template_fields(step.summary) | _template_fields(step.detail)
+    fields: dict[str, Any] = {}  # what the step's texts name, nothing more
+    if "points" in named:
+        fields["points"] = f"{wells.points:g}"
+    if "score" in named:
+        fields["score"] = _wells_score(wells)
+    if "unknown" in named:
+        fields["unknown"] = len(wells.unknown)
+    if "wells" in named:
+        fields["wells"] = wells.describe()
+    if "ddimer" in named:
+        fields["ddimer"] = _ddimer_words(assessment, content)
     summary = fit_summary(step.summary, fields)
     red_flag = step.when_band in {"likely", "diagnosed"} or dvt.ddimer.state == "positive"
     if step.when_band == "diagnosed":
@@ -227,17 +247,21 @@ def _checklist_draft(assessment: Assessment, content: Content, shown: set[str],
     """One list of what to ask or examine, what changes management soonest first."""
     entries: list[tuple[int, int, str, str]] = []  # (act order, rank, short name, line)
     for n, fam in enumerate(assessment.red_flags):
-        if fam.family.id in shown:
+        family = fam.family
+        if family.id in shown:
             continue  # its own card lists what is still open
         asks = _asks(fam.results)
         if asks:
-            when = _ACT_WORDS[fam.family.act_within]
-            line = f"- **{fam.family.short}** ({when}): {', '.join(asks)}"
-            entries.append((ACT_ORDER[fam.family.act_within], n, fam.family.short, line))
+            act = family.act_within
+            line = f"- **{family.short}** ({_ACT_WORDS[act]}): {', '.join(asks)}"
+            entries.append((ACT_ORDER[act], n, family.short, line))
     if wells_open:
         wells = assessment.dvt.wells
-        line = "- " + content.checklist.wells_line.format_map(
-            {"score": f"{wells.points:g} so far", "unknown": len(wells.unknown)})
+        template = content.checklist.wells_line
+        fields: dict[str, Any] = {"score": f"{wells.points:g} so far"}
+        if "unknown" in _template_fields(template):
+            fields["unknown"] = len(wells.unknown)
+        line = "- " + template.format_map(fields)
         line += ": " + ", ".join(_asks(wells.results))
         entries.append((ACT_ORDER["hours"], -1, "Wells DVT items", line))
     if not entries:
@@ -268,12 +292,6 @@ def _cause_line(result: CauseResult) -> str:
     return line
 
 
-@lru_cache(maxsize=256)
-def _short_label(label: str) -> str:
-    """A cause's label without its parenthesis: 'Sciatica', not 'Sciatica (...)'."""
-    return _PARENTHESIS.sub("", label)
-
-
 def _differential_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     diff = content.differential
     shown = [r for r in assessment.causes if r.shown(diff.show_from_points)][: diff.show_at_most]
@@ -285,7 +303,8 @@ def _differential_draft(assessment: Assessment, content: Content, rank: int) -> 
         summary = "No coded finding points to a cause yet: history and examination will decide"
         lines = []
     listed = {id(r) for r in shown}
-    others = [_short_label(r.cause.label) for r in assessment.causes if id(r) not in listed]
+    short = _kit(content).short_labels
+    others = [short[r.cause.label] for r in assessment.causes if id(r) not in listed]
     if others:
         lines += ["", "Not supported by the record yet (examine to decide): "
                   + ", ".join(others) + "."]
@@ -365,6 +384,7 @@ class _Kit:
     override: list[OverrideReason]
     override_wire: list[dict[str, Any]]
     orders: dict[str, _OrderTemplate]
+    short_labels: dict[str, str]  # a cause's label -> without its parenthesis
     cited: dict[tuple[str, ...], _Linked] = field(default_factory=dict)
 
     def links_for(self, sources: tuple[str, ...]) -> _Linked:
@@ -391,6 +411,8 @@ def _kit_for(content: Content) -> _Kit:
         override=override,
         override_wire=[r.wire() for r in override],
         orders={oid: _order_template(order, content) for oid, order in content.orders.items()},
+        short_labels={cause.label: _PARENTHESIS.sub("", cause.label)
+                      for cause in content.differential.causes},
     )
 
 
@@ -411,14 +433,14 @@ _REQUESTERS = {"Practitioner", "PractitionerRole"}
 _REASONS = {"Condition", "Observation"}
 
 
-def _uuid5(namespace: bytes, name: str) -> tuple[bytes, str]:
-    """uuid.uuid5(namespace, name) as (bytes, str): the same value (a test compares them)
-    without building UUID objects, which cost more than the hash."""
-    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return bytes(digest), f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant bits
+
+
+def _uuid5(namespace: bytes, name: str) -> str:
+    """str(uuid.uuid5(namespace, name)): the same value (a test compares them) without
+    building UUID objects, which cost several times the hash."""
+    h = hashlib.sha1(namespace + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _suggestions(draft: _Draft, kit: _Kit, ctx: CardContext, card_id: bytes,
@@ -435,7 +457,7 @@ def _suggestions(draft: _Draft, kit: _Kit, ctx: CardContext, card_id: bytes,
         order = kit.orders[order_id]
         action = {"type": "create", "description": order.description,
                   "resource": order.resource(patient, requester, reasons)}
-        suggestion: dict[str, Any] = {"label": order.label, "uuid": _uuid5(card_id, order_id)[1]}
+        suggestion: dict[str, Any] = {"label": order.label, "uuid": _uuid5(card_id, order_id)}
         if order_id == draft.recommended:
             suggestion["isRecommended"] = True
         suggestion["actions"] = [action]
@@ -447,12 +469,13 @@ def _suggestions(draft: _Draft, kit: _Kit, ctx: CardContext, card_id: bytes,
 def _card(draft: _Draft, kit: _Kit, ctx: CardContext, detail: str,
           smart: dict[str, list[Link]]) -> Card:
     """The card as JSON, and the same values as models for the code that reads cards."""
-    card_id, card_uuid = _uuid5(_CARD_NAMESPACE, f"{ctx.hook_instance}/{draft.key}")
+    card_uuid = _uuid5(_CARD_NAMESPACE, f"{ctx.hook_instance}/{draft.key}")
     source, source_wire = kit.sources[draft.source]
     card: dict[str, Any] = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
                             "indicator": draft.indicator, "source": dict(source_wire)}
     suggestions: list[Suggestion] | None = None
     if draft.orders:
+        card_id = bytes.fromhex(card_uuid.replace("-", ""))
         suggestions, card["suggestions"] = _suggestions(draft, kit, ctx, card_id)
         card["selectionBehavior"] = "any"
     card["overrideReasons"] = [dict(r) for r in kit.override_wire]
@@ -497,9 +520,10 @@ def _fit_budget(drafts: list[_Draft]) -> list[str]:
 def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> list[_Draft]:
     """The cards to send, in order, before the length budget (`_fit_budget`)."""
     presentation = assessment.presentation
-    presenting = presentation.present or ctx.always
+    present = presentation.present
+    presenting = present or ctx.always
     drafts = [_red_flag_draft(r, assessment, content, n)
-              for n, r in enumerate(assessment.red_flags) if r.shown(presentation.present)]
+              for n, r in enumerate(assessment.red_flags) if r.shown(present)]
     if presenting:
         dvt_applies = presentation.leg or ctx.always
         # an incomplete Wells score without a D-dimer is a checklist item, unless a DVT is

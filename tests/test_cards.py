@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -127,10 +128,15 @@ def test_every_example_card_is_sent_as_the_wire_models_make_it(call, path, base)
 
 
 def test_card_and_suggestion_ids_are_name_based_uuid5s():
-    for name in ("a", "6f1c1d8e-3f4b/red-flag/cauda_equina", "é/ü"):
-        raw, text = _uuid5(CARD_NAMESPACE.bytes, name)
+    names = [f"{n}/red-flag/cauda_equina" for n in range(100)] + ["é/ü"]
+    variants = set()
+    for name in names:
+        text = _uuid5(CARD_NAMESPACE.bytes, name)
+        variants.add(hashlib.sha1(CARD_NAMESPACE.bytes + name.encode()).hexdigest()[16])
         assert text == str(uuid.uuid5(CARD_NAMESPACE, name))
-        assert _uuid5(raw, "ctpa")[1] == str(uuid.uuid5(uuid.UUID(bytes=raw), "ctpa"))
+        card_id = uuid.UUID(text)
+        assert _uuid5(card_id.bytes, "ctpa") == str(uuid.uuid5(card_id, "ctpa"))
+    assert len(variants) == 16  # every value of the nibble that carries the variant bits
 
 
 def test_a_card_changed_after_it_was_issued_sends_what_it_now_says(call):
