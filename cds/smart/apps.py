@@ -73,8 +73,6 @@ def smart_links(assessment: Assessment, content: Content) -> dict[str, list[Link
     service knows its public address and an app has something to ask: its score still has
     open criteria (and, for the Wells DVT app, no DVT is on record already)."""
     base = public_base.get()
-    if callable(base):
-        base = base()
     if not base:
         return {}
     links: dict[str, list[Link]] = {}
@@ -84,6 +82,10 @@ def smart_links(assessment: Assessment, content: Content) -> dict[str, list[Link
             continue
         if app.score == content.dvt.score.id and assessment.dvt.diagnosed.met:
             continue
+        if callable(base):  # worked out from the request only now that a card needs it
+            base = base()
+            if not base:
+                return {}
         link = _smart_link(app.label, base.rstrip("/") + "/" + app.launch.lstrip("/"))
         for card_type in app.cards:
             links.setdefault(card_type, []).append(link)
