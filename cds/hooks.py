@@ -234,6 +234,9 @@ class Card(WireModel):
 
     @model_validator(mode="after")
     def _selection_behavior(self) -> Card:
+        private = getattr(self, "__pydantic_private__", None)
+        if private and private.get("_wire") is not None:
+            return self  # an issued card: check_card checked these rules on its JSON
         if self.suggestions and self.selectionBehavior is None:
             raise ValueError(
                 "selectionBehavior is required when there are suggestions (cds-resp-6)"
