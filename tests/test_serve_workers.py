@@ -109,10 +109,11 @@ def test_metrics_count_hook_calls_made_to_either_worker(server: Server) -> None:
         made.append(request)
         return len(reply.json()["cards"])
 
-    # a few calls at once on new connections, until both workers have answered (bounded)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for _ in range(15):
-            cards += sum(pool.map(lambda _: one_call(), range(4)))
+    # a few calls at once on new connections, until both workers have answered (bounded;
+    # a call takes a few milliseconds, so on a busy machine one worker may win many rounds)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(40):
+            cards += sum(pool.map(lambda _: one_call(), range(8)))
             if len({r["pid"] for r in hook_lines(server.records())}) == 2:
                 break
     pids = {r["pid"] for r in hook_lines(server.records())}
