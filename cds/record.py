@@ -355,6 +355,14 @@ class RecordBuilder:
             plan = self._plans[concepts] = self._make_plan(concepts)
         return plan
 
+    def _at_site(self, plan: _Plan, raw: dict[str, Any]) -> _Plan:
+        """The plan once the resource's body site has added its concepts (a saddle-area or
+        one-sided finding)."""
+        if not plan.sited:
+            return plan
+        return self._plan(plan.concepts | self.terminology.concepts_at_site(
+            plan.concepts, raw.get("bodySite")))
+
     def _make_plan(self, concepts: frozenset[str]) -> _Plan:
         windows = [self._windows.get(concept) for concept in concepts]
         days = [window for window in windows if window is not None]
@@ -423,10 +431,7 @@ class RecordBuilder:
         concepts = self.terminology.concepts_of(raw.get("code"))
         if not concepts:
             return
-        plan = self._plan(concepts)
-        if plan.sited:
-            plan = self._plan(concepts | self.terminology.concepts_at_site(
-                concepts, raw.get("bodySite")))
+        plan = self._at_site(self._plan(concepts), raw)
         code = fhir.codeable(raw, "code")
         fhir.fhir_id(raw)
         _required(raw.get("subject"), "subject")
@@ -469,7 +474,7 @@ class RecordBuilder:
         if status in _OBS_NEVER:
             return
         when = fhir.date_time(raw, "effectiveDateTime")
-        plan = self._plans.get(concepts) or self._plan(concepts)
+        plan = self._plan(concepts)
         if when is not None and plan.window is not None and record.as_of - when > plan.window:
             # older than every rule's window: dropped before the rest is read (findings
             # recorded as Observations have no window and are kept)
@@ -477,9 +482,7 @@ class RecordBuilder:
             return
         if status is None:
             raise Invalid("status", "required")
-        if plan.sited:
-            plan = self._plan(concepts | self.terminology.concepts_at_site(
-                concepts, raw.get("bodySite")))
+        plan = self._at_site(plan, raw)
         if when is not None and plan.newest_first:
             record.deferred.append((when, raw, status, plan))
             return
