@@ -255,17 +255,12 @@ class Card(WireModel):
     @classmethod
     def issued(cls, wire: dict[str, Any], fields: dict[str, Any]) -> Card:
         """A card the service sends: `wire` is its JSON, checked here (`check_card`), and
-        `fields` (all of them, a dict the card keeps) the same values as models for the code
-        that reads cards (store, metrics, tests). `wire()` returns that JSON until a field is
-        assigned."""
+        `fields` (all of them) the same values as models for the code that reads cards
+        (store, metrics, tests). `wire()` returns that JSON until a field is assigned."""
         if len(fields) != len(cls.__pydantic_fields__):  # model_fields costs more
             raise ValueError("an issued card gives every field (None where it has no value)")
-        card = cls.__new__(cls)
-        _set = object.__setattr__  # as in WireModel.checked
-        _set(card, "__dict__", fields)
-        _set(card, "__pydantic_fields_set__", set(fields))
-        _set(card, "__pydantic_extra__", {})
-        _set(card, "__pydantic_private__", {"_wire": check_card(wire)})
+        card = cls.checked(fields)
+        card._private()["_wire"] = check_card(wire)
         return card
 
     def wire(self) -> dict[str, Any]:
