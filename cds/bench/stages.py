@@ -2,9 +2,9 @@
 
 Prints the median CPU microseconds of each stage of one hook call (decode, validate, gather
 the prefetched resources, build the record, assess the rules, render and encode the cards,
-free what the call made)
-for charts of N Observations (default 10, 100 and 1,000), so that work on one stage can be
-measured on its own. The ratios the targets are stated in come from `python -m cds.bench`.
+free what the call made) for charts of N Observations (default 10, 100 and 1,000), so that
+work on one stage can be measured on its own. The ratios the targets are stated in come from
+`python -m cds.bench`.
 """
 
 from __future__ import annotations
