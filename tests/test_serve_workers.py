@@ -73,7 +73,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 if served.call("GET", "/health/ready").status_code == 200:
                     break
             except requests.RequestException:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)  # not up yet, or not ready (its unit registry still loading)
         else:
             pytest.fail("cds serve did not become ready:\n" + log.read_text())
         yield served
@@ -147,9 +148,15 @@ def test_every_worker_logs_json_with_the_hook_instance_as_request_id(server: Ser
     assert line["by_indicator"]["critical"] >= 1
     for secret in ("SECRET", "Secretname", "1944-02-29", "cond-secret", "pt-1"):
         assert secret not in text
-    # CDS_LOG_LEVEL=debug reached every worker (asyncio's start-up line is DEBUG)
+    # CDS_LOG_LEVEL=debug reached every worker: a successful /health probe is logged at
+    # DEBUG, so probe on new connections until each worker has answered one (bounded)
     worker_pids = {r["pid"] for r in hook_lines(records)}
-    debug_pids = {r["pid"] for r in records if r["level"] == "DEBUG"}
+    for _ in range(200):
+        debug_pids = {r["pid"] for r in server.records() if r["level"] == "DEBUG"}
+        if worker_pids <= debug_pids:
+            break
+        server.call("GET", "/health")
+        time.sleep(0.01)
     assert worker_pids <= debug_pids
 
 
