@@ -1,8 +1,9 @@
-"""`python -m cds.bench.stages [N ...]`: where the in-process hook path spends its time.
+"""`python -m cds.bench.stages [N | SCENARIO ...]`: where the in-process hook path spends its time.
 
 Prints the median CPU microseconds of each stage of one hook call (decode, validate, gather
 the prefetched resources, build the record, assess the rules, render and encode the cards,
-free what the call made) for charts of N Observations (default 10, 100 and 1,000), so that
+free what the call made) for charts of N Observations (default 10, 100 and 1,000) or for an
+example scenario (such as `dvt-likely`, whose answer has more cards), so that
 work on one stage can be measured on its own. The ratios the targets are stated in come from
 `python -m cds.bench`.
 """
@@ -60,17 +61,19 @@ def stage_times(service: ThighPainService, body: bytes, rounds: int) -> dict[str
 
 
 def main() -> int:
-    sizes = [int(arg) for arg in sys.argv[1:]] or [10, 100, 1_000]
+    charts = sys.argv[1:] or ["10", "100", "1000"]
     service = ThighPainService()
     heap.settle()  # as the service does at start-up
     print("| chart | " + " | ".join(STAGES) + " | engine (gather..encode) |")
     print("|---" * (len(STAGES) + 2) + "|")
-    for n in sizes:
-        body = inputs.chart_request(n)
+    for chart in charts:
+        n = int(chart) if chart.isdigit() else 0
+        body = inputs.chart_request(n) if chart.isdigit() else inputs.example_request(chart)
+        name = f"{n:,} Observations" if chart.isdigit() else chart
         stage_times(service, body, 20)  # warm up
         t = stage_times(service, body, 300 if n <= 100 else 30)
         engine = sum(t[s] for s in STAGES[2:-1])
-        print(f"| {n:,} Observations | " + " | ".join(f"{t[s]:,.0f}" for s in STAGES)
+        print(f"| {name} | " + " | ".join(f"{t[s]:,.0f}" for s in STAGES)
               + f" | {engine:,.0f} |")
     print("\nMedian CPU µs per stage and call; `free` is releasing the call's objects at its "
           "end (mostly the decoded chart, which any JSON service pays).")
