@@ -19,6 +19,7 @@ _DATE = re.compile(_YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?")
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _INT32 = 2**31
+_EXACT = 2**53  # integers a float holds exactly (decimal() reads any other one too)
 
 
 class Invalid(ValueError):
@@ -220,12 +221,47 @@ def elements(raw: dict[str, Any], key: str, path: str = "") -> list[dict[str, An
 
 
 def codeable(raw: dict[str, Any], key: str, path: str = "") -> Codeable | None:
-    value = element(raw, key, path)
-    return None if value is None else concept(value, f"{path}{key}.")
+    value = raw.get(key)
+    if value is None:
+        return None
+    if type(value) is dict:
+        usual = _usual_concept(value)
+        if usual is not None:
+            return usual
+    return concept(element(raw, key, path) or {}, f"{path}{key}.")
+
+
+def _usual_concept(value: dict[str, Any]) -> Codeable | None:
+    """A CodeableConcept of the usual, valid shape (a list of codings whose system, code and
+    display are non-empty strings, codes already seen valid), read without building the
+    error paths; None sends anything else to the full check in `concept`, which reads the
+    same value the same way or says what is wrong with it."""
+    codings = value.get("coding")
+    text = value.get("text")
+    if text is not None and (type(text) is not str or not text):
+        return None
+    if codings is None:
+        return Codeable((), text)
+    if type(codings) is not list:
+        return None
+    out = []
+    for item in codings:
+        if type(item) is not dict:
+            return None
+        system, code_, display = item.get("system"), item.get("code"), item.get("display")
+        if ((system is not None and (type(system) is not str or not system))
+                or (code_ is not None and (type(code_) is not str or code_ not in _VALID_CODES))
+                or (display is not None and (type(display) is not str or not display))):
+            return None
+        out.append(Coding(system, code_, display))
+    return Codeable(tuple(out), text)
 
 
 def concept(value: dict[str, Any], where: str) -> Codeable:
     """A CodeableConcept already known to be a JSON object (e.g. an item of a list)."""
+    usual = _usual_concept(value)
+    if usual is not None:
+        return usual
     codings = value.get("coding")
     out: list[Coding] = []
     if codings is not None:
@@ -246,9 +282,17 @@ def concept(value: dict[str, Any], where: str) -> Codeable:
 
 
 def quantity(raw: dict[str, Any], key: str, path: str = "") -> Quantity | None:
-    value = element(raw, key, path)
+    value = raw.get(key)
     if value is None:
         return None
+    if type(value) is dict:  # the usual shape, read in one step (anything else: below)
+        number, unit, human = value.get("value"), value.get("code"), value.get("unit")
+        if ((type(number) is float and math.isfinite(number)) or (
+                type(number) is int and -_EXACT < number < _EXACT)) and (
+                unit is None or (type(unit) is str and unit in _VALID_CODES)) and (
+                human is None or (type(human) is str and human)):
+            return Quantity(float(number), unit or human)
+    value = element(raw, key, path) or {}
     where = f"{path}{key}."
     unit = code(value, "code", where)
     human = string(value, "unit", where)
@@ -256,6 +300,11 @@ def quantity(raw: dict[str, Any], key: str, path: str = "") -> Quantity | None:
 
 
 def reference(raw: dict[str, Any], key: str, path: str = "") -> str | None:
+    value = raw.get(key)
+    if type(value) is dict:  # the usual shape, read in one step (anything else: below)
+        target = value.get("reference")
+        if target is None or (type(target) is str and target):
+            return target
     value = element(raw, key, path)
     return None if value is None else string(value, "reference", f"{path}{key}.")
 
