@@ -31,6 +31,9 @@ FindingStatus = Literal["active", "history", "refuted"]
 _ACTIVE = {"active", "recurrence", "relapse"}
 _HISTORY = {"inactive", "remission", "resolved"}
 _OBS_NEVER = {"cancelled", "entered-in-error"}
+# Observation.status (a required code): these pass its check as they are
+_OBS_STATUSES = frozenset({"registered", "preliminary", "final", "amended", "corrected",
+                           "cancelled", "entered-in-error", "unknown"})
 _OBS_TENTATIVE = {"registered", "preliminary", "unknown"}
 _MED_ACTIVE = {"active", "on-hold", "completed", "intended"}
 _PRESENT_CODES = {"52101004", "373066001", "Y", "POS"}  # Present, Yes, v2 Yes, Positive
@@ -118,9 +121,12 @@ class PatientRecord:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-class _Plan(NamedTuple):
+@dataclass(frozen=True, eq=False, slots=True)
+class _Plan:
     """What the builder does with a resource coded with one set of concepts, worked out once
-    per set from cards/ (RecordBuilder._plan), so that each resource costs one lookup."""
+    per set from cards/ (RecordBuilder._plan), so that each resource costs one lookup.
+    One plan per set: compared and hashed by identity (a chart's deferred results are
+    grouped by plan)."""
 
     concepts: frozenset[str]
     label: str  # the display when the resource has none: the first concept's label
@@ -129,6 +135,9 @@ class _Plan(NamedTuple):
     # or a finding recorded as an Observation, which is always read)
     window: timedelta | None
     newest_first: bool  # results the rules compare: read newest first (_read_newest)
+    # each concept with its cards/ entry, in the order `concepts` iterates (which is the
+    # order facts are added in, as before plans carried them)
+    specs: tuple[tuple[str, Concept], ...]
 
 
 # a result waiting to be read newest first: (when, the raw Observation, its status, its plan);
@@ -139,6 +148,7 @@ _Deferred = tuple[datetime, dict[str, Any], str, _Plan]
 # The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
 RESULT_SLACK = timedelta(hours=12)
 _WHEN = itemgetter(0)  # of a _Deferred
+_PLAN = itemgetter(3)  # of a _Deferred
 
 
 # ---------------------------------------------------------------- helpers
@@ -375,6 +385,7 @@ class RecordBuilder:
             timedelta(days=max([0, *days]) + 1) if len(days) == len(windows) else None,
             all(concept in self._needs and self.content.concepts[concept].kind == "observation"
                 for concept in concepts),
+            tuple((concept, self.content.concepts[concept]) for concept in concepts),
         )
 
     def build(
@@ -470,11 +481,13 @@ class RecordBuilder:
         concepts = self.terminology.concepts_of(raw.get("code"))
         if not concepts:
             return
-        status = fhir.code(raw, "status")
+        status = raw.get("status")
+        if type(status) is not str or status not in _OBS_STATUSES:  # else: checked below
+            status = fhir.code(raw, "status")
         if status in _OBS_NEVER:
             return
         when = fhir.date_time(raw, "effectiveDateTime")
-        plan = self._plan(concepts)
+        plan = self._plans.get(concepts) or self._plan(concepts)
         if when is not None and plan.window is not None and record.as_of - when > plan.window:
             # older than every rule's window: dropped before the rest is read (findings
             # recorded as Observations have no window and are kept)
@@ -482,7 +495,8 @@ class RecordBuilder:
             return
         if status is None:
             raise Invalid("status", "required")
-        plan = self._at_site(plan, raw)
+        if plan.sited:
+            plan = self._at_site(plan, raw)
         if when is not None and plan.newest_first:
             record.deferred.append((when, raw, status, plan))
             return
@@ -490,8 +504,7 @@ class RecordBuilder:
         if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
             return
         label = _display(obs.code, plan.label) + _site_words(raw.get("bodySite"))
-        for concept in plan.concepts:
-            spec = self.content.concepts[concept]
+        for concept, spec in plan.specs:
             if spec.kind == "condition":
                 # an exam finding or symptom recorded as an Observation; one answered
                 # "unknown" (dataAbsentReason, or an Unknown code) is no answer at all
@@ -506,7 +519,7 @@ class RecordBuilder:
                             obs.when, obs.tentative)
                 )
             elif spec.kind == "observation":
-                measurement = self._measurement(record, obs, concept, spec.unit, label)
+                measurement = self._measurement(record, obs, concept, spec, label)
                 if measurement is not None:
                     record.measurements[concept].append(measurement)
 
@@ -518,18 +531,22 @@ class RecordBuilder:
         upper = record.as_of + RESULT_SLACK
         deferred = sorted(record.deferred, key=_WHEN, reverse=True)
         record.deferred.clear()
-        wanted = {c: set(self._needs[c]) for plan in {item[3] for item in deferred}
+        wanted = {c: set(self._needs[c]) for plan in set(map(_PLAN, deferred))
                   for c in plan.concepts}
         done_at: dict[str, datetime] = {}
         last_done = upper  # the oldest moment in done_at (each concept is done once, in turn)
         looked_at = len(deferred)
+        skipped = 0  # looked at, but every concept was done at another moment
+        tried: list[tuple[datetime, _Plan]] = []  # read (or tried) before the stop
         for index, (when, raw, status, plan) in enumerate(deferred):
             if len(done_at) == len(wanted) and when < last_done:
                 looked_at = index  # every concept is done with newer results: stop here
                 break
-            live = [c for c in plan.concepts if done_at.get(c, when) == when]
+            live = [(c, spec) for c, spec in plan.specs if done_at.get(c, when) == when]
             if not live:
+                skipped += 1
                 continue
+            tried.append((when, plan))
             try:
                 obs = _read_observation(raw, status, when)
                 if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
@@ -538,9 +555,8 @@ class RecordBuilder:
                 _report(record, raw, exc)
                 continue
             label = _display(obs.code, plan.label) + _site_words(raw.get("bodySite"))
-            for concept in live:
-                measurement = self._measurement(record, obs, concept,
-                                                self.content.concepts[concept].unit, label)
+            for concept, spec in live:
+                measurement = self._measurement(record, obs, concept, spec, label)
                 if measurement is None:
                     continue
                 record.measurements[concept].append(measurement)
@@ -552,17 +568,18 @@ class RecordBuilder:
                     if not wanted[concept] and concept not in done_at:
                         done_at[concept] = last_done = when
         # not read: every result after the stop, and those before it whose concepts were
-        # all done at another moment
+        # all done at another moment (done_at never changes a concept's moment once set, so
+        # one skipped above stays so; one tried is judged by the moments known now)
         record.counts["Observation not read: older than the newest the rules use"] += (
-            len(deferred) - looked_at + sum(
-                1 for when, _, _, plan in deferred[:looked_at]
+            len(deferred) - looked_at + skipped + sum(
+                1 for when, plan in tried
                 if not any(done_at.get(c, when) == when for c in plan.concepts)))
 
     def _measurement(
-        self, record: PatientRecord, obs: _ObservationRead, concept: str, unit: str | None,
+        self, record: PatientRecord, obs: _ObservationRead, concept: str, spec: Concept,
         label: str,
     ) -> Measurement | None:
-        spec = self.content.concepts[concept]
+        unit = spec.unit
         value: float | None = None
         quantity = obs.quantity
         if quantity is not None and quantity.value is not None:
@@ -679,7 +696,7 @@ class RecordBuilder:
                        raw: dict[str, Any]) -> bool:
         if not reference:
             return True  # searched by patient: trust the server
-        tail = reference.rstrip("/").split("/")[-1]
+        tail = reference.rstrip("/").rpartition("/")[2]
         if tail == record.patient_id or reference.startswith("urn:uuid:"):
             return True
         record.skipped.append(f"{_named(raw, str(raw.get('resourceType')))}: about another "

@@ -102,6 +102,8 @@ def convert(value: float, unit: str | None, target: str, valence: int | None = N
     """Convert `value` from `unit` to `target` (both UCUM); raise UnitError if not possible.
 
     `valence` is the ion's charge, needed to read equivalents (mEq/L) as moles."""
+    if unit == target and unit.strip():  # already in the unit asked for (most results)
+        return value
     if unit is None or not unit.strip():
         raise UnitError(f"no unit given; expected {target}")
     source, goal = clean(unit), clean(target)
