@@ -187,6 +187,20 @@ def _display(codeable: Codeable | None, fallback: str) -> str:
     return fallback
 
 
+def _display_of(value: dict[str, Any] | None, fallback: str) -> str:
+    """_display of a CodeableConcept as sent, already checked (fhir.checked_codeable)."""
+    if value is None:
+        return fallback
+    text = value.get("text")
+    if text:
+        return clinical_text(text)
+    for coding in value.get("coding") or ():
+        display = coding.get("display")
+        if display:
+            return clinical_text(display)
+    return fallback
+
+
 def _site_words(body_sites: Any) -> str:
     """' at <site>' for a finding whose body site is recorded (what makes it saddle-area or
     one-sided), '' otherwise."""
@@ -214,10 +228,6 @@ def _day(moment: datetime | None) -> str:
     return moment.date().isoformat() if moment else "date unknown"
 
 
-def _first_code(codeable: Codeable | None) -> str | None:
-    return codeable.first_code if codeable is not None else None
-
-
 def _named(raw: dict[str, Any], kind: str) -> str:
     """How a resource is cited: Observation/abc, or the type alone when it has no usable id."""
     ident = raw.get("id")
@@ -238,7 +248,7 @@ class _ObservationRead(NamedTuple):
     """The elements of one Observation the rules use, each checked."""
 
     ref: str
-    code: Codeable | None
+    code: dict[str, Any] | None  # checked (fhir.checked_codeable)
     status: str
     when: datetime | None
     quantity: fhir.Quantity | None
@@ -258,7 +268,7 @@ class _ObservationRead(NamedTuple):
 def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
                       ) -> _ObservationRead:
     """`when` is effectiveDateTime already read; the other effective[x] are read here."""
-    code = fhir.codeable(raw, "code")
+    code = fhir.checked_codeable(raw, "code")
     _required(code, "code")
     fhir.fhir_id(raw)
     if when is None:
@@ -443,12 +453,12 @@ class RecordBuilder:
         if not concepts:
             return
         plan = self._at_site(self._plan(concepts), raw)
-        code = fhir.codeable(raw, "code")
+        code = fhir.checked_codeable(raw, "code")
         fhir.fhir_id(raw)
         _required(raw.get("subject"), "subject")
         subject = fhir.reference(raw, "subject")
-        verification = _first_code(fhir.codeable(raw, "verificationStatus"))
-        clinical = _first_code(fhir.codeable(raw, "clinicalStatus"))
+        verification = fhir.first_code(fhir.checked_codeable(raw, "verificationStatus"))
+        clinical = fhir.first_code(fhir.checked_codeable(raw, "clinicalStatus"))
         onset = fhir.date_time(raw, "onsetDateTime")
         recorded = fhir.date_time(raw, "recordedDate")
         abatement = fhir.date_time(raw, "abatementDateTime")
@@ -462,7 +472,7 @@ class RecordBuilder:
             status = "active"
         when = onset or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
-        label = _display(code, plan.label) + _site_words(raw.get("bodySite"))
+        label = _display_of(code, plan.label) + _site_words(raw.get("bodySite"))
         # only what differs from "active and confirmed" is spelled out
         state = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}[status]
         qualifier = f"{verification}, " if tentative else ""
@@ -503,7 +513,7 @@ class RecordBuilder:
         obs = _read_observation(raw, status, when)
         if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
             return
-        label = _display(obs.code, plan.label) + _site_words(raw.get("bodySite"))
+        label = _display_of(obs.code, plan.label) + _site_words(raw.get("bodySite"))
         for concept, spec in plan.specs:
             if spec.kind == "condition":
                 # an exam finding or symptom recorded as an Observation; one answered
@@ -554,7 +564,7 @@ class RecordBuilder:
             except Invalid as exc:
                 _report(record, raw, exc)
                 continue
-            label = _display(obs.code, plan.label) + _site_words(raw.get("bodySite"))
+            label = _display_of(obs.code, plan.label) + _site_words(raw.get("bodySite"))
             for concept, spec in live:
                 measurement = self._measurement(record, obs, concept, spec, label)
                 if measurement is None:
@@ -629,7 +639,7 @@ class RecordBuilder:
         if status in {"entered-in-error", "not-done", "preparation"}:
             return
         _required(status, "status")
-        code = fhir.codeable(raw, "code")
+        code = fhir.checked_codeable(raw, "code")
         fhir.fhir_id(raw)
         _required(raw.get("subject"), "subject")
         subject = fhir.reference(raw, "subject")
@@ -639,7 +649,7 @@ class RecordBuilder:
             return
         when = performed or started
         ref = _named(raw, "Procedure")
-        text = f"{_display(code, self._plan(concepts).label)} ({_day(when)})"
+        text = f"{_display_of(code, self._plan(concepts).label)} ({_day(when)})"
         for concept in concepts:
             record.procedures[concept].append(Event(concept, ref, text, when))
 
@@ -652,7 +662,7 @@ class RecordBuilder:
             return
         kind = ("MedicationRequest" if raw.get("resourceType") == "MedicationRequest"
                 else "MedicationStatement")
-        code = fhir.codeable(raw, "medicationCodeableConcept")
+        code = fhir.checked_codeable(raw, "medicationCodeableConcept")
         fhir.fhir_id(raw)
         _required(raw.get("subject"), "subject")
         subject = fhir.reference(raw, "subject")
@@ -661,7 +671,7 @@ class RecordBuilder:
         if not self._about_patient(record, subject, raw):
             return
         ref = _named(raw, kind)
-        text = f"{_display(code, self._plan(concepts).label)} ({_day(when)})"
+        text = f"{_display_of(code, self._plan(concepts).label)} ({_day(when)})"
         for concept in concepts:
             record.medications[concept].append(Event(concept, ref, text, when))
 

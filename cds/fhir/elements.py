@@ -231,30 +231,55 @@ def codeable(raw: dict[str, Any], key: str, path: str = "") -> Codeable | None:
     return concept(element(raw, key, path) or {}, f"{path}{key}.")
 
 
-def _usual_concept(value: dict[str, Any]) -> Codeable | None:
-    """A CodeableConcept of the usual, valid shape (a list of codings whose system, code and
-    display are non-empty strings, codes already seen valid), read without building the
-    error paths; None sends anything else to the full check in `concept`, which reads the
-    same value the same way or says what is wrong with it."""
-    codings = value.get("coding")
+def checked_codeable(raw: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
+    """The CodeableConcept at `key` as sent, checked as `codeable` checks it, for a reader
+    that wants only its text, a display or its first code: nothing is built. A valid value's
+    `coding` is absent or a list of JSON objects, and its `text` absent or a string."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if type(value) is not dict or not _usual(value):
+        codeable(raw, key, path)  # says what is wrong (a valid value of another shape passes)
+    return value  # type: ignore[no-any-return]
+
+
+def first_code(value: dict[str, Any] | None) -> str | None:
+    """The code of the first coding of a checked CodeableConcept (`Codeable.first_code`)."""
+    codings = value.get("coding") if value is not None else None
+    return codings[0].get("code") if codings else None
+
+
+def _usual(value: dict[str, Any]) -> bool:
+    """Is this CodeableConcept of the usual, valid shape (a list of codings whose system,
+    code and display are non-empty strings, codes already seen valid)? Checked without
+    building error paths; anything else goes to the full check in `concept`, which reads a
+    valid value the same way or says what is wrong with it."""
     text = value.get("text")
     if text is not None and (type(text) is not str or not text):
-        return None
+        return False
+    codings = value.get("coding")
     if codings is None:
-        return Codeable((), text)
+        return True
     if type(codings) is not list:
-        return None
-    out = []
+        return False
     for item in codings:
         if type(item) is not dict:
-            return None
+            return False
         system, code_, display = item.get("system"), item.get("code"), item.get("display")
         if ((system is not None and (type(system) is not str or not system))
                 or (code_ is not None and (type(code_) is not str or code_ not in _VALID_CODES))
                 or (display is not None and (type(display) is not str or not display))):
-            return None
-        out.append(Coding(system, code_, display))
-    return Codeable(tuple(out), text)
+            return False
+    return True
+
+
+def _usual_concept(value: dict[str, Any]) -> Codeable | None:
+    """`concept` of a value of the usual shape (`_usual`), else None."""
+    if not _usual(value):
+        return None
+    codings = value.get("coding") or ()
+    return Codeable(tuple([Coding(c.get("system"), c.get("code"), c.get("display"))
+                           for c in codings]), value.get("text"))
 
 
 def concept(value: dict[str, Any], where: str) -> Codeable:
