@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from operator import itemgetter
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -47,7 +48,10 @@ _OBS_VALUES = frozenset({
     "valueRange", "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod"})
 
 
-@dataclass(frozen=True)
+# Facts are plain dataclasses, hashed by value (unsafe_hash) as frozen ones would be, and never
+# changed once built: a frozen dataclass costs about five times as much to make (each field
+# goes through object.__setattr__), and the builder makes one per fact on every call.
+@dataclass(unsafe_hash=True)
 class Finding:
     """A condition, symptom or exam finding, from a Condition or an Observation."""
 
@@ -61,7 +65,7 @@ class Finding:
     ended: datetime | None = None  # Condition.abatementDateTime (a pregnancy ended at birth)
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Measurement:
     """A numeric or yes/no observation, its value in the concept's canonical unit."""
 
@@ -78,7 +82,7 @@ class Measurement:
     tentative: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Event:
     """A procedure or a medication, with when it happened or was ordered."""
 
@@ -88,6 +92,11 @@ class Event:
     when: datetime | None
 
 
+# a record's tables, made without a Python frame each (a record is made on every call)
+_lists: Callable[[], defaultdict[str, list[Any]]] = partial(defaultdict, list)
+_counts: Callable[[], defaultdict[str, int]] = partial(defaultdict, int)
+
+
 @dataclass
 class PatientRecord:
     patient_id: str
@@ -95,10 +104,10 @@ class PatientRecord:
     birth_date: date | None = None
     sex: str | None = None
     patient_reference: str | None = None
-    findings: dict[str, list[Finding]] = field(default_factory=lambda: defaultdict(list))
-    measurements: dict[str, list[Measurement]] = field(default_factory=lambda: defaultdict(list))
-    procedures: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
-    medications: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
+    findings: dict[str, list[Finding]] = field(default_factory=_lists)
+    measurements: dict[str, list[Measurement]] = field(default_factory=_lists)
+    procedures: dict[str, list[Event]] = field(default_factory=_lists)
+    medications: dict[str, list[Event]] = field(default_factory=_lists)
     answers: dict[str, ClinicianAnswer] = field(default_factory=dict)  # score/criterion
     read: set[str] = field(default_factory=set)
     # on encounter-start: the Encounter in context, the concepts it gives as its reason, and
@@ -108,7 +117,7 @@ class PatientRecord:
     encounter_reason_refs: set[str] = field(default_factory=set)
     missing: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    counts: dict[str, int] = field(default_factory=_counts)
     # results waiting to be read newest first (RecordBuilder._read_newest), during build()
     deferred: list[_Deferred] = field(default_factory=list, repr=False)
 
