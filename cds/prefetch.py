@@ -195,14 +195,13 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         raise FetchFailed("Bundle.entry is not a list")
     # a chart sends thousands of entries, nearly always all well formed: take every
     # resource at C speed, and filter one by one only when some entry is not
-    if _ALL_DICTS.issuperset(map(type, entries)):
-        try:
-            resources = list(map(_RESOURCE, entries))
-        except KeyError:  # an entry without a resource
-            pass
-        else:
-            if _ALL_DICTS.issuperset(map(type, resources)):
-                return resources
+    try:
+        resources = list(map(_RESOURCE, entries))
+    except (KeyError, TypeError):  # an entry without a resource, or not an object
+        pass
+    else:
+        if _ALL_DICTS.issuperset(map(type, resources)):
+            return resources
     return [e["resource"] for e in entries
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
@@ -316,7 +315,12 @@ def gather(request: HookRequest, content: Content, limits: FetchLimits | None = 
         value = prefetch.get(spec.key)
         if value is not None:
             try:
-                data.resources.setdefault(spec.kind, []).extend(_entries(value, spec.kind))
+                found = _entries(value, spec.kind)  # a new list: kept as it is when first
+                known = data.resources.get(spec.kind)
+                if known is None:
+                    data.resources[spec.kind] = found
+                else:
+                    known.extend(found)
             except ValueError as exc:
                 data.notes.append(f"prefetch {spec.key!r}: {exc}")
                 unusable[spec.key] = str(exc)

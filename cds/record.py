@@ -428,7 +428,9 @@ class RecordBuilder:
                 if not isinstance(raw, dict):
                     record.skipped.append(f"{kind}: an entry that is not a JSON object")
                     continue
-                rtype = str(raw.get("resourceType"))
+                rtype = raw.get("resourceType")
+                if type(rtype) is not str:
+                    rtype = str(rtype)
                 counts[rtype] += 1
                 if rtype == "OperationOutcome":
                     record.skipped.append(f"{kind}: the FHIR server returned an OperationOutcome")
@@ -505,7 +507,8 @@ class RecordBuilder:
             status = fhir.code(raw, "status")
         if status in _OBS_NEVER:
             return
-        when = fhir.date_time(raw, "effectiveDateTime")
+        when = fhir.usual_date_time(raw.get("effectiveDateTime")) or fhir.date_time(
+            raw, "effectiveDateTime")
         plan = self._plans.get(concepts) or self._plan(concepts)
         if when is not None and plan.window is not None and record.as_of - when > plan.window:
             # older than every rule's window: dropped before the rest is read (findings
