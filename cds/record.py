@@ -377,11 +377,30 @@ class RecordBuilder:
             asked[assay.concept].add("value")
         self._needs = {concept: frozenset(kinds) for concept, kinds in asked.items()}
         self._plans: dict[frozenset[str], _Plan] = {}
+        # system -> code -> plan (None: no concept) of results coded the usual way (one
+        # coding): a chart's hundreds of results repeat a few codes
+        self._code_plans: dict[str, dict[str, _Plan | None]] = {}
 
     def _plan(self, concepts: frozenset[str]) -> _Plan:
         plan = self._plans.get(concepts)
         if plan is None:
             plan = self._plans[concepts] = self._make_plan(concepts)
+        return plan
+
+    def _plan_of_code(self, code: Any) -> _Plan | None:
+        """The plan of a resource's `code` (None: it names no concept), remembered for a
+        code of one coding, whose concepts depend on its system and code alone."""
+        concepts = self.terminology.concepts_of(code)
+        plan = self._plan(concepts) if concepts else None
+        try:
+            (coding,) = code["coding"]
+            system, value = coding["system"], coding["code"]
+        except (KeyError, TypeError, ValueError):  # not of that shape: nothing to remember
+            return plan
+        if type(system) is str and type(value) is str:
+            if len(self._code_plans) >= 64 or len(self._code_plans.get(system, ())) >= 4096:
+                self._code_plans.clear()  # codes come from the caller: stay bounded
+            self._code_plans.setdefault(system, {})[value] = plan
         return plan
 
     def _at_site(self, plan: _Plan, raw: dict[str, Any]) -> _Plan:
@@ -499,8 +518,13 @@ class RecordBuilder:
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         """Charts hold years of results: each is first placed by its code (one lookup), its
         status and its date; only then is the rest read, if any rule looks that far back."""
-        concepts = self.terminology.concepts_of(raw.get("code"))
-        if not concepts:
+        code: Any = raw.get("code")
+        try:  # the usual code, of one coding, seen before: two dict reads
+            (coding,) = code["coding"]
+            plan = self._code_plans[coding["system"]][coding["code"]]
+        except (KeyError, TypeError, ValueError):
+            plan = self._plan_of_code(code)
+        if plan is None:
             return
         status = raw.get("status")
         if type(status) is not str or status not in _OBS_STATUSES:  # else: checked below
@@ -509,7 +533,6 @@ class RecordBuilder:
             return
         when = fhir.usual_date_time(raw.get("effectiveDateTime")) or fhir.date_time(
             raw, "effectiveDateTime")
-        plan = self._plans.get(concepts) or self._plan(concepts)
         if when is not None and plan.window is not None and record.as_of - when > plan.window:
             # older than every rule's window: dropped before the rest is read (findings
             # recorded as Observations have no window and are kept)
