@@ -31,6 +31,8 @@ FindingStatus = Literal["active", "history", "refuted"]
 
 _ACTIVE = {"active", "recurrence", "relapse"}
 _HISTORY = {"inactive", "remission", "resolved"}
+# how a Condition's text qualifies its status: only what differs from "active" is spelled out
+_CONDITION_STATES = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}
 _OBS_NEVER = {"cancelled", "entered-in-error"}
 # Observation.status (a required code): these pass its check as they are
 _OBS_STATUSES = frozenset({"registered", "preliminary", "final", "amended", "corrected",
@@ -387,6 +389,14 @@ class RecordBuilder:
             plan = self._plans[concepts] = self._make_plan(concepts)
         return plan
 
+    def _plan_for(self, code: Any) -> _Plan | None:
+        """The plan of a resource's `code` (None: it names no concept)."""
+        try:  # the usual code, of one coding, seen before: two dict reads
+            (coding,) = code["coding"]
+            return self._code_plans[coding["system"]][coding["code"]]
+        except (KeyError, TypeError, ValueError):
+            return self._plan_of_code(code)
+
     def _plan_of_code(self, code: Any) -> _Plan | None:
         """The plan of a resource's `code` (None: it names no concept), remembered for a
         code of one coding, whose concepts depend on its system and code alone."""
@@ -479,10 +489,10 @@ class RecordBuilder:
         record.patient_reference = f"Patient/{pid or record.patient_id}"
 
     def _condition(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        concepts = self.terminology.concepts_of(raw.get("code"))
-        if not concepts:
+        first = self._plan_for(raw.get("code"))
+        if first is None:
             return
-        plan = self._at_site(self._plan(concepts), raw)
+        plan = self._at_site(first, raw)
         code = fhir.checked_codeable(raw, "code")
         fhir.fhir_id(raw)
         _required(raw.get("subject"), "subject")
@@ -503,14 +513,12 @@ class RecordBuilder:
         when = onset or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
         label = _display_of(code, plan.label) + _site_words(raw.get("bodySite"))
-        # only what differs from "active and confirmed" is spelled out
-        state = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}[status]
+        state = _CONDITION_STATES[status]
         qualifier = f"{verification}, " if tentative else ""
         text = f"{label} ({state}{qualifier}{_day(when)})"
         ref = _named(raw, "Condition")
-        for concept in plan.concepts:
-            kind = self.content.concepts[concept].kind
-            if kind == "condition":
+        for concept, spec in plan.specs:
+            if spec.kind == "condition":
                 record.findings[concept].append(
                     Finding(concept, status, ref, text, when, tentative, recorded, abatement)
                 )
@@ -519,7 +527,7 @@ class RecordBuilder:
         """Charts hold years of results: each is first placed by its code (one lookup), its
         status and its date; only then is the rest read, if any rule looks that far back."""
         code: Any = raw.get("code")
-        try:  # the usual code, of one coding, seen before: two dict reads
+        try:  # _plan_for, written out: this runs for each of a chart's results
             (coding,) = code["coding"]
             plan = self._code_plans[coding["system"]][coding["code"]]
         except (KeyError, TypeError, ValueError):
