@@ -299,7 +299,7 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
             boolean = fhir.boolean(raw, value)
         elif value == "valueCodeableConcept":
             answer = fhir.codeable(raw, value)
-    absent_reason = fhir.codeable(raw, "dataAbsentReason")
+    absent_reason = fhir.codeable(raw, "dataAbsentReason") if "dataAbsentReason" in raw else None
     if absent_reason is not None and values:
         raise Invalid("dataAbsentReason", "present with a value (obs-6)")
     interpretation = low = high = None
@@ -623,10 +623,14 @@ class RecordBuilder:
         # not read: every result after the stop, and those before it whose concepts were
         # all done at another moment (done_at never changes a concept's moment once set, so
         # one skipped above stays so; one tried is judged by the moments known now)
-        record.counts["Observation not read: older than the newest the rules use"] += (
-            len(deferred) - looked_at + skipped + sum(
-                1 for when, plan in tried
-                if not any(done_at.get(c, when) == when for c in plan.concepts)))
+        not_read = len(deferred) - looked_at + skipped
+        for when, plan in tried:
+            for concept in plan.concepts:
+                if done_at.get(concept, when) == when:
+                    break
+            else:
+                not_read += 1
+        record.counts["Observation not read: older than the newest the rules use"] += not_read
 
     def _measurement(
         self, record: PatientRecord, obs: _ObservationRead, concept: str, spec: Concept,
@@ -669,10 +673,11 @@ class RecordBuilder:
             shown = _display(obs.answer, yes_no)  # "Pregnant"
         else:
             shown = yes_no
-        status = f", {obs.status}" if obs.tentative else ""
+        tentative = obs.tentative
+        status = f", {obs.status}" if tentative else ""
         text = f"{spec.label} {shown} ({_day(obs.when)}{status})"
         return Measurement(concept, obs.ref, text, obs.when, value, present, unit, low, high,
-                           obs.interpretation, obs.tentative)
+                           obs.interpretation, tentative)
 
     def _procedure(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         concepts = self.terminology.concepts_of(raw.get("code"))
