@@ -337,6 +337,28 @@ def _answered_unknown(obs: _ObservationRead, present: bool | None) -> bool:
                                  and bool(obs.answer.codes() & _UNKNOWN_CODES))
 
 
+def _reference_range(obs: _ObservationRead, spec: Concept) -> tuple[float | None, float | None]:
+    """The result's reference range in the concept's unit: both bounds dropped if either
+    cannot be converted, each dropped if implausible."""
+    unit = spec.unit
+    low = high = None
+    try:
+        if obs.low is not None and obs.low.value is not None and unit:
+            low = convert(obs.low.value, obs.low.unit, unit, spec.valence)
+        if obs.high is not None and obs.high.value is not None and unit:
+            high = convert(obs.high.value, obs.high.unit, unit, spec.valence)
+    except UnitError:
+        low = high = None
+    if low is not None and implausible(spec, low):
+        low = None
+    if high is not None and implausible(spec, high):
+        high = None
+    return low, high
+
+
+_NO_RANGE: tuple[None, None] = (None, None)
+
+
 def implausible(concept: Concept, value: float | None) -> str | None:
     """Why a value cannot be a real measurement of this concept, or None if it can.
 
@@ -648,31 +670,22 @@ class RecordBuilder:
                 return None
         elif obs.integer is not None:
             value = float(obs.integer)
-        present = _presence(obs, spec)
+        # (no yes/no answer: _presence would say None)
+        present = (None if obs.boolean is None and obs.answer is None
+                   else _presence(obs, spec))
         if value is None and present is None:
             return None
         if (why := implausible(spec, value)) is not None:
             record.skipped.append(f"{obs.ref}: {label} {why}; not used")
             return None
-        low = high = None
-        try:
-            if obs.low is not None and obs.low.value is not None and unit:
-                low = convert(obs.low.value, obs.low.unit, unit, spec.valence)
-            if obs.high is not None and obs.high.value is not None and unit:
-                high = convert(obs.high.value, obs.high.unit, unit, spec.valence)
-        except UnitError:
-            low = high = None
-        if low is not None and implausible(spec, low):
-            low = None
-        if high is not None and implausible(spec, high):
-            high = None
-        yes_no = "yes" if present else "no"
+        low, high = (_reference_range(obs, spec) if obs.low is not None or obs.high is not None
+                     else _NO_RANGE)
         if value is not None:
             shown = f"{value:g}{unit_words(unit)}"
         elif obs.answer is not None:
-            shown = _display(obs.answer, yes_no)  # "Pregnant"
+            shown = _display(obs.answer, "yes" if present else "no")  # "Pregnant"
         else:
-            shown = yes_no
+            shown = "yes" if present else "no"
         tentative = obs.tentative
         status = f", {obs.status}" if tentative else ""
         text = f"{spec.label} {shown} ({_day(obs.when)}{status})"
