@@ -245,6 +245,19 @@ def _named(raw: dict[str, Any], kind: str) -> str:
     return f"{kind}/{ident}" if isinstance(ident, str) and ident else f"{kind} (no id)"
 
 
+def _all_of_type(items: list[Any], kind: str) -> bool:
+    """Is every entry a JSON object whose resourceType is `kind` (and is there one)?"""
+    try:
+        return (_ALL_DICTS.issuperset(map(type, items))
+                and set(map(_RESOURCE_TYPE, items)) == {kind})
+    except (KeyError, TypeError):  # no resourceType, or an unhashable one
+        return False
+
+
+_ALL_DICTS = frozenset({dict})
+_RESOURCE_TYPE = itemgetter("resourceType")
+
+
 def _report(record: PatientRecord, raw: dict[str, Any], exc: Invalid) -> None:
     ident = raw.get("id") if isinstance(raw.get("id"), str) else "?"
     record.skipped.append(f"{raw.get('resourceType')}/{ident}: invalid FHIR ({exc})")
@@ -475,6 +488,16 @@ class RecordBuilder:
         for kind, items in resources.items():
             record.read.add(kind)
             reader = readers.get(kind)
+            if reader is not None and _all_of_type(items, kind):
+                # the usual list (hundreds of results): every entry a resource of its kind,
+                # as checked at C speed; each is read as the loop below would read it
+                counts[kind] += len(items)
+                for raw in items:
+                    try:
+                        reader(self, record, raw)
+                    except Invalid as exc:
+                        _report(record, raw, exc)
+                continue
             for raw in items:
                 if not isinstance(raw, dict):
                     record.skipped.append(f"{kind}: an entry that is not a JSON object")
