@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -256,6 +256,7 @@ def _all_of_type(items: list[Any], kind: str) -> bool:
 
 _ALL_DICTS = frozenset({dict})
 _RESOURCE_TYPE = itemgetter("resourceType")
+_MANY = 8  # entries from which that check costs less than the per-entry checks it saves
 
 
 def _report(record: PatientRecord, raw: dict[str, Any], exc: Invalid) -> None:
@@ -488,10 +489,13 @@ class RecordBuilder:
         for kind, items in resources.items():
             record.read.add(kind)
             reader = readers.get(kind)
-            if reader is not None and _all_of_type(items, kind):
-                # the usual list (hundreds of results): every entry a resource of its kind,
-                # as checked at C speed; each is read as the loop below would read it
+            if reader is not None and len(items) >= _MANY and _all_of_type(items, kind):
+                # the usual long list (hundreds of results): every entry a resource of its
+                # kind, as checked at C speed; each is read as the loop below would read it
                 counts[kind] += len(items)
+                if reader is RecordBuilder._observation:
+                    self._observations(record, items)
+                    continue
                 for raw in items:
                     try:
                         reader(self, record, raw)
@@ -569,35 +573,50 @@ class RecordBuilder:
                 )
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
+        self._observations(record, (raw,))
+
+    def _observations(self, record: PatientRecord, items: Iterable[dict[str, Any]]) -> None:
         """Charts hold years of results: each is first placed by its code (one lookup), its
-        status and its date; only then is the rest read, if any rule looks that far back."""
-        code: Any = raw.get("code")
-        try:  # _plan_for, written out: this runs for each of a chart's results
-            (coding,) = code["coding"]
-            plan = self._code_plans[coding["system"]][coding["code"]]
-        except (KeyError, TypeError, ValueError):
-            plan = self._plan_of_code(code)
-        if plan is None:
-            return
-        status = raw.get("status")
-        if type(status) is not str or status not in _OBS_STATUSES:  # else: checked below
-            status = fhir.code(raw, "status")
-        if status in _OBS_NEVER:
-            return
-        when = fhir.usual_date_time(raw.get("effectiveDateTime")) or fhir.date_time(
-            raw, "effectiveDateTime")
-        if when is not None and plan.window is not None and record.as_of - when > plan.window:
-            # older than every rule's window: dropped before the rest is read (findings
-            # recorded as Observations have no window and are kept)
-            record.counts["Observation outside the rules' time windows"] += 1
-            return
-        if status is None:
-            raise Invalid("status", "required")
-        if plan.sited:
-            plan = self._at_site(plan, raw)
-        if when is not None and plan.newest_first:
-            record.deferred.append((when, raw, status, plan))
-            return
+        status and its date; only then is the rest read, if any rule looks that far back.
+        One loop for a whole list (a chart's results are most of what it sends); a result
+        whose read elements are malformed is reported and skipped, as build() does."""
+        code_plans, as_of, deferred = self._code_plans, record.as_of, record.deferred
+        for raw in items:
+            try:
+                code: Any = raw.get("code")
+                try:  # _plan_for, written out: the usual code, of one coding, seen before
+                    (coding,) = code["coding"]
+                    plan = code_plans[coding["system"]][coding["code"]]
+                except (KeyError, TypeError, ValueError):
+                    plan = self._plan_of_code(code)
+                if plan is None:
+                    continue
+                status = raw.get("status")
+                if type(status) is not str or status not in _OBS_STATUSES:  # else: below
+                    status = fhir.code(raw, "status")
+                if status in _OBS_NEVER:
+                    continue
+                when = fhir.usual_date_time(raw.get("effectiveDateTime")) or fhir.date_time(
+                    raw, "effectiveDateTime")
+                if when is not None and plan.window is not None and as_of - when > plan.window:
+                    # older than every rule's window: dropped before the rest is read
+                    # (findings recorded as Observations have no window and are kept)
+                    record.counts["Observation outside the rules' time windows"] += 1
+                    continue
+                if status is None:
+                    raise Invalid("status", "required")
+                if plan.sited:
+                    plan = self._at_site(plan, raw)
+                if when is not None and plan.newest_first:
+                    deferred.append((when, raw, status, plan))
+                    continue
+                self._read_now(record, raw, status, when, plan)
+            except Invalid as exc:
+                _report(record, raw, exc)
+
+    def _read_now(self, record: PatientRecord, raw: dict[str, Any], status: str,
+                  when: datetime | None, plan: _Plan) -> None:
+        """A result read in full as it comes: a finding, or one without a date."""
         obs = _read_observation(raw, status, when)
         if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
             return
