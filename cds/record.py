@@ -212,6 +212,12 @@ def _display_of(value: dict[str, Any] | None, fallback: str) -> str:
     return fallback
 
 
+def _result_label(obs: _ObservationRead, plan: _Plan, raw: dict[str, Any]) -> str:
+    """A result as the chart names it, with its body site: for a finding's text and for
+    the report of a value skipped (a measurement's own text names its concept)."""
+    return _display_of(obs.code, plan.label) + _site_words(raw.get("bodySite"))
+
+
 def _site_words(body_sites: Any) -> str:
     """' at <site>' for a finding whose body site is recorded (what makes it saddle-area or
     one-sided), '' otherwise."""
@@ -620,7 +626,7 @@ class RecordBuilder:
         obs = _read_observation(raw, status, when)
         if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
             return
-        label = _display_of(obs.code, plan.label) + _site_words(raw.get("bodySite"))
+        label = None  # made once a finding's text needs it
         for concept, spec in plan.specs:
             if spec.kind == "condition":
                 # an exam finding or symptom recorded as an Observation; one answered
@@ -631,12 +637,14 @@ class RecordBuilder:
                     continue
                 finding: FindingStatus = "refuted" if present is False else "active"
                 state = "recorded as absent, " if present is False else ""
+                if label is None:
+                    label = _result_label(obs, plan, raw)
                 record.findings[concept].append(
                     Finding(concept, finding, obs.ref, f"{label} ({state}{_day(obs.when)})",
                             obs.when, obs.tentative)
                 )
             elif spec.kind == "observation":
-                measurement = self._measurement(record, obs, concept, spec, label)
+                measurement = self._measurement(record, obs, concept, spec, raw, plan)
                 if measurement is not None:
                     record.measurements[concept].append(measurement)
 
@@ -671,9 +679,8 @@ class RecordBuilder:
             except Invalid as exc:
                 _report(record, raw, exc)
                 continue
-            label = _display_of(obs.code, plan.label) + _site_words(raw.get("bodySite"))
             for concept, spec in live:
-                measurement = self._measurement(record, obs, concept, spec, label)
+                measurement = self._measurement(record, obs, concept, spec, raw, plan)
                 if measurement is None:
                     continue
                 record.measurements[concept].append(measurement)
@@ -698,8 +705,10 @@ class RecordBuilder:
 
     def _measurement(
         self, record: PatientRecord, obs: _ObservationRead, concept: str, spec: Concept,
-        label: str,
+        raw: dict[str, Any], plan: _Plan,
     ) -> Measurement | None:
+        """The result as a measurement of `concept`, or None (no value, or one skipped and
+        reported: the report names the result as the chart does, `_result_label`)."""
         unit = spec.unit
         value: float | None = None
         quantity = obs.quantity
@@ -708,7 +717,7 @@ class RecordBuilder:
                 value = (convert(quantity.value, quantity.unit, unit, spec.valence) if unit
                          else quantity.value)
             except UnitError as exc:
-                record.skipped.append(f"{obs.ref}: {label}: {exc}")
+                record.skipped.append(f"{obs.ref}: {_result_label(obs, plan, raw)}: {exc}")
                 return None
         elif obs.integer is not None:
             value = float(obs.integer)
@@ -718,7 +727,7 @@ class RecordBuilder:
         if value is None and present is None:
             return None
         if (why := implausible(spec, value)) is not None:
-            record.skipped.append(f"{obs.ref}: {label} {why}; not used")
+            record.skipped.append(f"{obs.ref}: {_result_label(obs, plan, raw)} {why}; not used")
             return None
         low, high = (_reference_range(obs, spec) if obs.low is not None or obs.high is not None
                      else _NO_RANGE)
