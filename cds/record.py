@@ -579,6 +579,7 @@ class RecordBuilder:
                 )
 
     def _observation(self, record: PatientRecord, raw: dict[str, Any]) -> None:
+        """One Observation (found in a list build() reads entry by entry)."""
         self._observations(record, (raw,))
 
     def _observations(self, record: PatientRecord, items: Iterable[dict[str, Any]]) -> None:
