@@ -14,12 +14,12 @@ import hashlib
 import re
 import string
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from cds.content import ACT_ORDER, ActWithin, Content, Indicator, Order
+from cds.content import ACT_ORDER, ActWithin, Content, Criterion, Indicator, Order
 from cds.hooks import Action, Card, Link, OverrideReason, Source, Suggestion
 from cds.reasoning.assessment import Assessment
 from cds.reasoning.differential import CauseResult
@@ -53,7 +53,7 @@ class CardContext:
     always: bool = False  # answer even without a presentation (a site's demo setting)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     key: str
     indicator: Indicator
@@ -78,8 +78,10 @@ class _Draft:
         if len(detail) <= limit:
             return detail
         tail = ["", _SHORTENED, *self.tail]
-        while len(self.lines) > 1 and len("\n".join([*self.lines, *tail])) > limit:
-            self.lines.pop()
+        # the length of "\n".join([*lines, *tail]), kept as lines are dropped
+        length = sum(map(len, self.lines)) + sum(map(len, tail)) + len(self.lines) + len(tail) - 1
+        while len(self.lines) > 1 and length > limit:
+            length -= len(self.lines.pop()) + 1
         while self.lines and not self.lines[-1].strip():
             self.lines.pop()
         self.tail = tail
@@ -109,9 +111,11 @@ def _template_fields(template: str) -> frozenset[str]:
                      for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
-def _facts(evidence: Iterable[Evidence]) -> str:
+def _facts(evidence: Sequence[Evidence]) -> str:
     """What the chart says, in words (the references go in the card's extension)."""
-    return "; ".join(dict.fromkeys(e.text for e in evidence))
+    if len(evidence) == 1:
+        return evidence[0].text
+    return "; ".join(dict.fromkeys([e.text for e in evidence]))
 
 
 def _found(result: CriterionResult) -> str:
@@ -126,28 +130,32 @@ def _asks(results: Iterable[CriterionResult]) -> list[str]:
             if r.answer.truth is unknown and ((c := r.criterion).ask or c.check)]
 
 
-@lru_cache(maxsize=1024)
-def _with_points(name: str, points: float) -> str:
-    """'heart rate over 100 +1.5': a criterion as a score lists it (the same on every call)."""
-    return f"{name} {points:+g}"
+def _with_points(criterion: Criterion) -> str:
+    """'heart rate over 100 +1.5': a criterion as a score lists it."""
+    return f"{criterion.check or criterion.label} {criterion.points:+g}"
 
 
-def _score_lines(score: ScoreResult, facts: bool = True) -> list[str]:
-    """A score: its total, what counted (with the chart's words), what is still open."""
+def _score_lines(score: ScoreResult, content: Content, facts: bool = True,
+                 unknown: list[CriterionResult] | None = None) -> list[str]:
+    """A score: its total, what counted (with the chart's words), what is still open.
+    `unknown` is the score's open criteria when the caller has already read them."""
     lines = [f"**{score.score.short}: {score.describe()}.**"]
+    scored = _kit(content).scored  # the content's criteria, worded once
 
     def named(r: CriterionResult) -> str:
-        return _with_points(r.criterion.check or r.criterion.label, r.criterion.points)
+        return scored.get(id(r.criterion)) or _with_points(r.criterion)
 
-    counted = [(named(r), r) for r in score.met]
     if facts:
-        lines += [f"- {name}: {_facts(r.answer.evidence)}" if r.answer.evidence else f"- {name}"
-                  for name, r in counted]
-    elif counted:
-        lines.append("Counted: " + ", ".join(name for name, _ in counted) + ".")
-    unknown = [named(r) for r in score.unknown]
+        lines += [f"- {named(r)}: {_facts(r.answer.evidence)}" if r.answer.evidence
+                  else f"- {named(r)}" for r in score.met]
+    else:
+        counted = [named(r) for r in score.met]
+        if counted:
+            lines.append("Counted: " + ", ".join(counted) + ".")
+    if unknown is None:
+        unknown = score.unknown
     if unknown:  # a paragraph of its own, never read as part of the last bullet
-        lines += ["", "Unknown: " + ", ".join(unknown) + "."]
+        lines += ["", "Unknown: " + ", ".join([named(r) for r in unknown]) + "."]
     return lines
 
 
@@ -169,7 +177,8 @@ def _red_flag_draft(result: RedFlagResult, assessment: Assessment, content: Cont
     lines += [_found(r) for r in met]
     lines += ["", family.action]
     if family.show_score:  # its criteria, without repeating the facts listed above
-        lines += ["", *_score_lines(assessment.scores[family.show_score], facts=False)]
+        lines += ["", *_score_lines(assessment.scores[family.show_score], content,
+                                    facts=False)]
     asks = _asks(result.results)
     if asks:  # last: the first words to go if the card must be shortened
         lines += ["", "Also ask: " + ", ".join(asks) + "."]
@@ -192,23 +201,24 @@ def _ddimer_words(assessment: Assessment, content: Content) -> str:
     return "No D-dimer result in the record."
 
 
-def _wells_score(wells: ScoreResult) -> str:
-    """'2', or 'at least 2' while criteria are unknown."""
-    return f"{wells.points:g}" if not wells.unknown else f"at least {wells.low:g}"
+def _wells_score(wells: ScoreResult, unknown: list[CriterionResult]) -> str:
+    """'2', or 'at least 2' while criteria (`unknown`: the score's, read once) are unknown."""
+    return f"{wells.points:g}" if not unknown else f"at least {wells.low:g}"
 
 
 def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     dvt = assessment.dvt
     wells = dvt.wells
+    unknown = wells.unknown  # a property that filters the results on every read: read once
     step = dvt.step
     named = _template_fields(step.summary) | _template_fields(step.detail)
     fields: dict[str, Any] = {}  # what the step's texts name, nothing more
     if "points" in named:
         fields["points"] = f"{wells.points:g}"
     if "score" in named:
-        fields["score"] = _wells_score(wells)
+        fields["score"] = _wells_score(wells, unknown)
     if "unknown" in named:
-        fields["unknown"] = len(wells.unknown)
+        fields["unknown"] = len(unknown)
     if "wells" in named:
         fields["wells"] = wells.describe()
     if "ddimer" in named:
@@ -227,7 +237,8 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
                       evidence, step.act_within, False, list(step.orders), step.recommended,
                       rank)
     else:
-        lines = [*_score_lines(wells), "", step.detail.format_map(fields)]
+        lines = [*_score_lines(wells, content, unknown=unknown), "",
+                 step.detail.format_map(fields)]
         evidence = evidence_of(wells.results) + dvt.ddimer.evidence
         if dvt.suspected is not None:
             lines += ["", "Suspected, not confirmed (provisional, differential or unconfirmed): "
@@ -246,15 +257,15 @@ def _checklist_draft(assessment: Assessment, content: Content, shown: set[str],
                      wells_open: bool, rank: int) -> _Draft | None:
     """One list of what to ask or examine, what changes management soonest first."""
     entries: list[tuple[int, int, str, str]] = []  # (act order, rank, short name, line)
+    checklist = _kit(content).checklist
     for n, fam in enumerate(assessment.red_flags):
         family = fam.family
         if family.id in shown:
             continue  # its own card lists what is still open
-        asks = _asks(fam.results)
+        asks = _asks(fam.unknown)
         if asks:
-            act = family.act_within
-            line = f"- **{family.short}** ({_ACT_WORDS[act]}): {', '.join(asks)}"
-            entries.append((ACT_ORDER[act], n, family.short, line))
+            act, head = checklist[family.id]
+            entries.append((act, n, family.short, head + ", ".join(asks)))
     if wells_open:
         wells = assessment.dvt.wells
         template = content.checklist.wells_line
@@ -266,7 +277,7 @@ def _checklist_draft(assessment: Assessment, content: Content, shown: set[str],
         entries.append((ACT_ORDER["hours"], -1, "Wells DVT items", line))
     if not entries:
         return None
-    entries.sort(key=lambda e: (e[0], e[1]))
+    entries.sort()  # by act order, then rank: no two entries share both
     names = [e[2] for e in entries]
     summary = fit_summary(content.checklist.summary, {}, names)
     lines = [content.checklist.intro, "", *(e[3] for e in entries)]
@@ -294,7 +305,15 @@ def _cause_line(result: CauseResult) -> str:
 
 def _differential_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     diff = content.differential
-    shown = [r for r in assessment.causes if r.shown(diff.show_from_points)][: diff.show_at_most]
+    short = _kit(content).short_labels
+    shown: list[CauseResult] = []  # the first show_at_most causes shown; the others by name
+    others: list[str] = []
+    from_points, at_most = diff.show_from_points, diff.show_at_most
+    for r in assessment.causes:
+        if len(shown) < at_most and r.shown(from_points):
+            shown.append(r)
+        else:
+            others.append(short[r.cause.label])
     if shown:
         summary = fit_summary("Likely causes from the record: {flags}", {},
                               [r.cause.label for r in shown])
@@ -302,9 +321,6 @@ def _differential_draft(assessment: Assessment, content: Content, rank: int) -> 
     else:
         summary = "No coded finding points to a cause yet: history and examination will decide"
         lines = []
-    listed = {id(r) for r in shown}
-    short = _kit(content).short_labels
-    others = [short[r.cause.label] for r in assessment.causes if id(r) not in listed]
     if others:
         lines += ["", "Not supported by the record yet (examine to decide): "
                   + ", ".join(others) + "."]
@@ -327,16 +343,17 @@ class _OrderTemplate:
 
     label: str  # the suggestion's
     description: str  # its action's
-    code: dict[str, Any]
+    text: str  # the order's code, in words
+    coding: tuple[dict[str, str], ...]  # and as verified codes (none: text for the EHR to map)
     priority: str
     note: str | None
 
     def resource(self, patient: dict[str, str], requester: dict[str, str] | None,
                  reasons: list[str]) -> dict[str, Any]:
-        """The draft ServiceRequest for this patient (fresh dicts on every call)."""
-        code = dict(self.code)
-        if "coding" in code:
-            code["coding"] = [dict(c) for c in code["coding"]]
+        """The draft ServiceRequest for this patient (fresh dicts on every call: a response's
+        JSON shares nothing with another's)."""
+        code = ({"text": self.text, "coding": [dict(c) for c in self.coding]} if self.coding
+                else {"text": self.text})
         resource: dict[str, Any] = {
             "resourceType": "ServiceRequest",
             "status": "draft",
@@ -355,15 +372,12 @@ class _OrderTemplate:
 
 
 def _order_template(order: Order, content: Content) -> _OrderTemplate:
-    coding = [
+    coding = tuple(
         {"system": content.systems[c.system], "code": c.code, "display": c.display}
         for c in order.codings
-    ]
-    code: dict[str, Any] = {"text": order.label}
-    if coding:  # orders without a verified code go as text for the EHR to map
-        code["coding"] = coding
+    )
     template = _OrderTemplate(f"Order: {order.label}", f"Create a draft order: {order.label}",
-                              code, order.priority, order.note)
+                              order.label, coding, order.priority, order.note)
     # what the order puts in a suggestion, checked once against the wire models
     Suggestion.model_validate({"label": template.label, "actions": [{
         "type": "create", "description": template.description,
@@ -385,6 +399,9 @@ class _Kit:
     override_wire: list[dict[str, Any]]
     orders: dict[str, _OrderTemplate]
     short_labels: dict[str, str]  # a cause's label -> without its parenthesis
+    scored: dict[int, str]  # id() of a score's criterion -> as the score lists it
+    checklist: dict[str, tuple[int, str]]  # red-flag family -> (act order, checklist line head)
+    disclaimer: list[str]  # the lines every card ends with
     cited: dict[tuple[str, ...], _Linked] = field(default_factory=dict)
 
     def links_for(self, sources: tuple[str, ...]) -> _Linked:
@@ -413,6 +430,12 @@ def _kit_for(content: Content) -> _Kit:
         orders={oid: _order_template(order, content) for oid, order in content.orders.items()},
         short_labels={cause.label: _PARENTHESIS.sub("", cause.label)
                       for cause in content.differential.causes},
+        scored={id(c): _with_points(c) for score in (content.dvt.score, content.pe_score)
+                for c in score.criteria},
+        checklist={f.id: (ACT_ORDER[f.act_within],
+                          f"- **{f.short}** ({_ACT_WORDS[f.act_within]}): ")
+                   for f in content.red_flags.families},
+        disclaimer=["", f"_{content.texts.disclaimer}_"],
     )
 
 
@@ -430,7 +453,8 @@ def _kit(content: Content) -> _Kit:
 
 _CARD_NAMESPACE = CARD_NAMESPACE.bytes
 _REQUESTERS = {"Practitioner", "PractitionerRole"}
-_REASONS = {"Condition", "Observation"}
+_REASONS = ("Condition/", "Observation/")  # the references a draft order gives as reasons
+_sha1 = hashlib.sha1
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant bits
@@ -439,70 +463,93 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 v
 def _uuid5(namespace: bytes, name: str) -> str:
     """str(uuid.uuid5(namespace, name)): the same value (a test compares them) without
     building UUID objects, which cost several times the hash."""
-    h = hashlib.sha1(namespace + name.encode()).hexdigest()
+    h = _sha1(namespace + name.encode()).hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-def _suggestions(draft: _Draft, kit: _Kit, ctx: CardContext, card_id: bytes,
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What every card of one call shares: who the draft orders are for and by."""
+
+    hook_instance: str
+    patient: dict[str, str]
+    requester: dict[str, str] | None
+
+    @classmethod
+    def of(cls, ctx: CardContext) -> _Call:
+        requester = ({"reference": ctx.user_id}
+                     if ctx.user_id and ctx.user_id.split("/")[0] in _REQUESTERS else None)
+        return cls(ctx.hook_instance, {"reference": f"Patient/{ctx.patient_id}"}, requester)
+
+
+def _reasons(evidence: list[Evidence]) -> list[str]:
+    """The Conditions and Observations a draft order gives as its reasons, each once."""
+    return list(dict.fromkeys([r for e in evidence if (r := e.reference).startswith(_REASONS)]))
+
+
+def _suggestions(draft: _Draft, kit: _Kit, call: _Call, card_id: bytes,
                  ) -> tuple[list[Suggestion], list[dict[str, Any]]]:
-    """The draft orders a card proposes, as models and as JSON."""
-    patient = {"reference": f"Patient/{ctx.patient_id}"}
-    requester = ({"reference": ctx.user_id}
-                 if ctx.user_id and ctx.user_id.split("/")[0] in _REQUESTERS else None)
-    reasons = list(dict.fromkeys(e.reference for e in draft.evidence
-                                 if e.reference.split("/")[0] in _REASONS
-                                 and "/" in e.reference))
+    """The draft orders a card proposes, as JSON and as models of the same values (built
+    directly: the orders' texts and shapes were checked once, by `_order_template`)."""
+    reasons = _reasons(draft.evidence)
     models, wired = [], []
     for order_id in draft.orders:
         order = kit.orders[order_id]
-        action = {"type": "create", "description": order.description,
-                  "resource": order.resource(patient, requester, reasons)}
-        suggestion: dict[str, Any] = {"label": order.label, "uuid": _uuid5(card_id, order_id)}
-        if order_id == draft.recommended:
-            suggestion["isRecommended"] = True
-        suggestion["actions"] = [action]
-        wired.append(suggestion)
-        models.append(Suggestion.checked({**suggestion, "actions": [Action.checked(action)]}))
+        resource = order.resource(call.patient, call.requester, reasons)
+        action = {"type": "create", "description": order.description, "resource": resource}
+        suggestion_uuid = _uuid5(card_id, order_id)
+        recommended = True if order_id == draft.recommended else None
+        if recommended:
+            wired.append({"label": order.label, "uuid": suggestion_uuid, "isRecommended": True,
+                          "actions": [action]})
+        else:
+            wired.append({"label": order.label, "uuid": suggestion_uuid, "actions": [action]})
+        models.append(Suggestion.checked({
+            "label": order.label, "uuid": suggestion_uuid, "isRecommended": recommended,
+            "actions": [Action.checked({"type": "create", "description": order.description,
+                                        "resource": resource, "resourceId": None})]}))
     return models, wired
 
 
-def _card(draft: _Draft, kit: _Kit, ctx: CardContext, detail: str,
+def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
           smart: dict[str, list[Link]]) -> Card:
     """The card as JSON, and the same values as models for the code that reads cards."""
-    card_uuid = _uuid5(_CARD_NAMESPACE, f"{ctx.hook_instance}/{draft.key}")
+    card_uuid = _uuid5(_CARD_NAMESPACE, f"{call.hook_instance}/{draft.key}")
     source, source_wire = kit.sources[draft.source]
-    card: dict[str, Any] = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
-                            "indicator": draft.indicator, "source": dict(source_wire)}
-    suggestions: list[Suggestion] | None = None
-    if draft.orders:
-        card_id = bytes.fromhex(card_uuid.replace("-", ""))
-        suggestions, card["suggestions"] = _suggestions(draft, kit, ctx, card_id)
-        card["selectionBehavior"] = "any"
-    card["overrideReasons"] = [dict(r) for r in kit.override_wire]
     links, links_wire = kit.links_for((draft.source, *draft.also))
+    links_wire = [dict(w) for w in links_wire]
     extra = smart.get(draft.key)
-    card["links"] = [dict(w) for w in links_wire]
     if extra:
-        card["links"] += [link.wire() for link in extra]
+        links_wire += [link.wire() for link in extra]
         links = links + extra
-    card["extension"] = extension = {EXTENSION_KEY: {
+    extension = {EXTENSION_KEY: {
         "cardType": draft.key,
         "actWithin": draft.act_within,
         "redFlag": draft.red_flag,
-        "evidence": list(dict.fromkeys(e.reference for e in draft.evidence)),
+        "evidence": list(dict.fromkeys([e.reference for e in draft.evidence])),
     }}
+    override_wire = [dict(r) for r in kit.override_wire]
+    # the JSON's keys in the order the specification lists them (and the models' fields)
+    if draft.orders:
+        card_id = bytes.fromhex(card_uuid.replace("-", ""))
+        suggestions, suggestions_wire = _suggestions(draft, kit, call, card_id)
+        card = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
+                "indicator": draft.indicator, "source": dict(source_wire),
+                "suggestions": suggestions_wire, "selectionBehavior": "any",
+                "overrideReasons": override_wire, "links": links_wire, "extension": extension}
+        return Card.issued(card, {
+            "uuid": card_uuid, "summary": draft.summary, "detail": detail,
+            "indicator": draft.indicator, "source": source, "suggestions": suggestions,
+            "selectionBehavior": "any", "overrideReasons": list(kit.override),
+            "links": list(links), "extension": extension}, templated=True)
+    card = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
+            "indicator": draft.indicator, "source": dict(source_wire),
+            "overrideReasons": override_wire, "links": links_wire, "extension": extension}
     return Card.issued(card, {
-        "uuid": card_uuid,
-        "summary": draft.summary,
-        "detail": detail,
-        "indicator": draft.indicator,
-        "source": source,
-        "suggestions": suggestions,
-        "selectionBehavior": "any" if suggestions else None,
-        "overrideReasons": list(kit.override),
-        "links": list(links),
-        "extension": extension,
-    })
+        "uuid": card_uuid, "summary": draft.summary, "detail": detail,
+        "indicator": draft.indicator, "source": source, "suggestions": None,
+        "selectionBehavior": None, "overrideReasons": list(kit.override),
+        "links": list(links), "extension": extension}, templated=True)
 
 
 def _fit_budget(drafts: list[_Draft]) -> list[str]:
@@ -543,8 +590,9 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> l
         gaps = gaps if len(gaps) <= 240 else gaps[:239] + "…"
         last = next((d for d in drafts if d.key == "checklist"), drafts[-1])
         last.tail += ["", f"**{content.texts.gaps_heading}:** {gaps}"]
+    disclaimer = _kit(content).disclaimer
     for draft in drafts:
-        draft.tail += ["", f"_{content.texts.disclaimer}_"]
+        draft.tail += disclaimer
     drafts.sort(key=lambda d: (_ORDER[d.indicator], ACT_ORDER[d.act_within], d.rank))
     others = [d for d in drafts if not d.red_flag]
     for extra in others[MAX_OTHER_CARDS:]:
@@ -558,4 +606,5 @@ def render_cards(assessment: Assessment, content: Content, ctx: CardContext) -> 
     smart = smart_links(assessment, content)  # cards/apps.toml
     drafts = draft_cards(assessment, content, ctx)
     details = _fit_budget(drafts)
-    return [_card(d, kit, ctx, detail, smart) for d, detail in zip(drafts, details, strict=True)]
+    call = _Call.of(ctx)
+    return [_card(d, kit, call, detail, smart) for d, detail in zip(drafts, details, strict=True)]

@@ -58,15 +58,21 @@ class WireModel(BaseModel):
     def checked(cls, fields: dict[str, Any]) -> Self:
         """An instance of values already checked against this model (`check_card`, or models
         validated once at content load), without validating them again: on the hook path
-        pydantic's validation costs more than building the card. Fields left out are None."""
+        pydantic's validation costs more than building the card. Fields left out are None;
+        a dict that gives every field, in the model's order, becomes the instance's own."""
         defaults, private = _blank(cls)
-        model = cls.__new__(cls)
-        _set = object.__setattr__  # as pydantic's model_construct does, for a fifth of its cost
-        _set(model, "__dict__", {**defaults, **fields})
+        model = _new(cls)
+        _set(model, "__dict__", fields if len(fields) == len(cls.__pydantic_fields__)
+             else {**defaults, **fields})
         _set(model, "__pydantic_fields_set__", set(fields))
         _set(model, "__pydantic_extra__", {})
         _set(model, "__pydantic_private__", dict(private) if private is not None else None)
         return model
+
+
+# as pydantic's model_construct does, for a fifth of its cost
+_new = object.__new__
+_set = object.__setattr__
 
 
 @cache
@@ -253,14 +259,21 @@ class Card(WireModel):
     _wire: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
-    def issued(cls, wire: dict[str, Any], fields: dict[str, Any]) -> Card:
+    def issued(cls, wire: dict[str, Any], fields: dict[str, Any],
+               templated: bool = False) -> Card:
         """A card the service sends: `wire` is its JSON, checked here (`check_card`), and
-        `fields` (all of them) the same values as models for the code that reads cards
-        (store, metrics, tests). `wire()` returns that JSON until a field is assigned."""
+        `fields` (all of them, in the model's order) the same values as models for the code
+        that reads cards (store, metrics, tests). `wire()` returns that JSON until a field is
+        assigned. `templated`: all but the card's own texts come from parts checked once
+        against the models (cds.cards' kit), so only those are checked (`check_own_values`)."""
         if len(fields) != len(cls.__pydantic_fields__):  # model_fields costs more
             raise ValueError("an issued card gives every field (None where it has no value)")
-        card = cls.checked(fields)
-        card._private()["_wire"] = check_card(wire)
+        card = _new(cls)  # as `checked` does, with the private attribute set at once
+        _set(card, "__dict__", fields)
+        _set(card, "__pydantic_fields_set__", set(fields))
+        _set(card, "__pydantic_extra__", {})
+        _set(card, "__pydantic_private__",
+             {"_wire": check_own_values(wire) if templated else check_card(wire)})
         return card
 
     def wire(self) -> dict[str, Any]:
@@ -279,6 +292,10 @@ class Card(WireModel):
         super().__setattr__(name, value)
         if name in Card.model_fields:
             self._wire = None  # the issued JSON no longer says what the card says
+
+
+if set(Card.__private_attributes__) != {"_wire"}:  # what Card.issued sets
+    raise TypeError("Card.issued sets _wire only: give it the new private attributes too")
 
 
 def check_card(card: dict[str, Any]) -> dict[str, Any]:
@@ -312,6 +329,20 @@ def check_card(card: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError("a suggestion has a label")
             for action in suggestion.get("actions", ()):
                 _check_action(action)
+    return card
+
+
+def check_own_values(card: dict[str, Any]) -> dict[str, Any]:
+    """The rules of `check_card` that a card's own values can break (summary length,
+    indicator, detail, no nulls), for a card whose source, suggestions, override reasons and
+    links come from templates already checked against the models."""
+    summary = card["summary"]
+    if not 0 < len(summary) <= SUMMARY_LIMIT:
+        raise ValueError(f"card summary must be 1 to {SUMMARY_LIMIT} characters: {summary!r}")
+    if card["indicator"] not in INDICATORS:
+        raise ValueError(f"card indicator {card['indicator']!r} is not one of {INDICATORS}")
+    if None in card.values():
+        raise ValueError("a card leaves out what it has no value for, rather than null")
     return card
 
 
