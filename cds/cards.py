@@ -262,7 +262,7 @@ def _checklist_draft(assessment: Assessment, content: Content, shown: set[str],
         family = fam.family
         if family.id in shown:
             continue  # its own card lists what is still open
-        asks = _asks(fam.unknown)
+        asks = _asks(fam.results)
         if asks:
             act, head = checklist[family.id]
             entries.append((act, n, family.short, head + ", ".join(asks)))
@@ -467,7 +467,7 @@ def _uuid5(namespace: bytes, name: str) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made once a call: a frozen dataclass costs more to make
 class _Call:
     """What every card of one call shares: who the draft orders are for and by."""
 

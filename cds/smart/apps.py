@@ -55,13 +55,23 @@ def _load(root: str) -> tuple[SmartApp, ...]:
 
 
 def smart_apps(content: Content) -> tuple[SmartApp, ...]:
-    """The apps of this copy of cards/, checked against its scores and sources."""
+    """The apps of this copy of cards/, checked against its scores and sources (once per
+    copy: every hook call asks)."""
+    entry = _CHECKED.get(id(content))
+    if entry is not None and entry[0] is content:
+        return entry[1]
     apps = _load(content.root)
     scores = {content.dvt.score.id, content.pe_score.id}
     for app in apps:
         if app.score not in scores or app.source not in content.sources:
             raise ValueError(f"cards/apps.toml: app {app.id} names an unknown score or source")
+    if len(_CHECKED) > 16:
+        _CHECKED.clear()
+    _CHECKED[id(content)] = (content, apps)
     return apps
+
+
+_CHECKED: dict[int, tuple[Content, tuple[SmartApp, ...]]] = {}
 
 
 def app_for_score(content: Content, score_id: str) -> SmartApp | None:
@@ -76,8 +86,9 @@ def smart_links(assessment: Assessment, content: Content) -> dict[str, list[Link
     if not base:
         return {}
     links: dict[str, list[Link]] = {}
+    scores = assessment.scores  # a property that builds its dict on every read: read once
     for app in smart_apps(content):
-        score = assessment.scores.get(app.score)
+        score = scores.get(app.score)
         if score is None or not (score.unknown or score.pending_judgement):
             continue
         if app.score == content.dvt.score.id and assessment.dvt.diagnosed.met:
