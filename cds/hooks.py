@@ -278,7 +278,7 @@ class Card(WireModel):
 
     def wire(self) -> dict[str, Any]:
         """The card's JSON: as issued (read it, don't edit it), else from the model."""
-        issued = self._private().get("_wire")
+        issued = self.__pydantic_private__["_wire"]  # type: ignore[index]  # Card has one
         return issued if issued is not None else super().wire()
 
     def _private(self) -> dict[str, Any]:
@@ -363,7 +363,8 @@ class HookResponse(WireModel):
 
     def wire(self) -> dict[str, Any]:
         """The response's JSON: each card's own (built once, as issued)."""
-        if self.systemActions is None and self.extension is None and not self.model_extra:
+        if (self.systemActions is None and self.extension is None
+                and not self.__pydantic_extra__):
             return {"cards": [card.wire() for card in self.cards]}
         return super().wire()
 
