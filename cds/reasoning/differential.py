@@ -7,6 +7,7 @@ not validated probabilities; the card says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 from cds.content import Cause, Content
 from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
@@ -19,14 +20,17 @@ class CauseResult:
     supports: list[CriterionResult]
     against: list[CriterionResult]
     points: float
+    # the met supports and against, worked out once, as the cause is (read by `met`)
+    met_supports: list[CriterionResult]
+    met_against: list[CriterionResult]
 
     def shown(self, from_points: float) -> bool:
         """Listed as a likely cause: documented, or enough supporting facts."""
-        return self.documented.met or (
-            self.points >= from_points and any(r.truth is Truth.MET for r in self.supports))
+        return self.documented.met or (self.points >= from_points and bool(self.met_supports))
 
     def met(self, which: str) -> list[CriterionResult]:
-        return [r for r in getattr(self, which) if r.truth is Truth.MET]
+        """The met criteria of `supports` or `against`."""
+        return self.met_supports if which == "supports" else self.met_against
 
     @property
     def missing(self) -> list[CriterionResult]:
@@ -37,20 +41,28 @@ def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseR
     """All causes, best supported first (ties keep the order written in cards/)."""
     ranked = [facts.section(cause, _evaluate_cause, _copy)
               for cause in content.differential.causes]
-    return sorted(ranked, key=lambda r: -r.points)
+    ranked.sort(key=_POINTS, reverse=True)  # stable: ties keep their order
+    return ranked
+
+
+_POINTS = attrgetter("points")
 
 
 def _copy(kept: CauseResult) -> CauseResult:
     return CauseResult(kept.cause, kept.documented, list(kept.supports), list(kept.against),
-                       kept.points)
+                       kept.points, list(kept.met_supports), list(kept.met_against))
 
 
 def _evaluate_cause(cause: Cause, facts: FactEvaluator) -> CauseResult:
     weight = facts.content.differential.documented_weight
     documented = facts.any_fact(cause.documented)
-    supports = [facts.criterion(c) for c in cause.supports]
-    against = [facts.criterion(c) for c in cause.against]
+    results = facts.results(cause, [*cause.supports, *cause.against])
+    split = len(cause.supports)
+    supports, against = results[:split], results[split:]
+    met_supports = [r for r in supports if r.answer.truth is Truth.MET]
+    met_against = [r for r in against if r.answer.truth is Truth.MET]
     points = (weight if documented.met else 0.0) + sum(
-        r.criterion.weight for r in supports if r.answer.truth is Truth.MET
-    ) - sum(r.criterion.weight for r in against if r.answer.truth is Truth.MET)
-    return CauseResult(cause, documented, supports, against, points)
+        r.criterion.weight for r in met_supports
+    ) - sum(r.criterion.weight for r in met_against)
+    return CauseResult(cause, documented, supports, against, points, met_supports,
+                       met_against)

@@ -29,6 +29,9 @@ class DdimerResult:
             self.measurement) else []
 
 
+_NO_DDIMER = DdimerResult("none")  # frozen: shared by every call without a D-dimer
+
+
 @dataclass(frozen=True)
 class DvtResult:
     wells: ScoreResult
@@ -44,15 +47,19 @@ class DvtResult:
 
 def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
     """The newest D-dimer within the validity window, judged against its assay's cut-off."""
+    measurements = record.measurements
+    assays = [a for a in content.dvt.ddimer.assays if measurements.get(a.concept)]
+    if not assays:  # most charts: no D-dimer at all
+        return _NO_DDIMER
     window = timedelta(hours=content.dvt.ddimer.valid_hours)
     latest = record.as_of + timedelta(hours=12)
     candidates: list[tuple[Measurement, DdimerAssay]] = []
-    for assay in content.dvt.ddimer.assays:
-        for m in record.measurements.get(assay.concept, []):
+    for assay in assays:
+        for m in measurements[assay.concept]:
             if m.value is not None and m.when is not None and m.when <= latest:
                 candidates.append((m, assay))
     if not candidates:
-        return DdimerResult("none")
+        return _NO_DDIMER
     candidates.sort(key=lambda pair: pair[0].when, reverse=True)  # type: ignore[arg-type, return-value]
     measurement, assay = candidates[0]
     assert measurement.when is not None and measurement.value is not None
@@ -95,7 +102,7 @@ def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) 
         band = population.id
     else:
         band = wells.band.id if wells.band else "indeterminate"
-    step = next(
+    step = facts.plan.steps.get((band, ddimer.state)) or next(
         s for s in pathway.steps
         if s.when_band == band and s.when_ddimer in (ddimer.state, "any")
     )

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TypeVar, cast
 
-from cds.content import Content, Criterion, Fact
+from cds.content import Content, Criterion, Fact, Score
 from cds.reasoning.plan import (
     RESOURCE,
     CompiledCriterion,
     CompiledFact,
+    CompiledSection,
     FactGroup,
     Plan,
     compile_fact,
@@ -121,7 +122,9 @@ class _AbsentChart:
         self._facts: dict[int, Answer] = {}  # by fact slot
         self._groups: dict[int, Answer] = {}  # by id of the plan's FactGroup
         self._criteria: dict[int, CriterionResult] = {}  # by id of the plan's criterion
-        self.sections: dict[int, object] = {}  # by id of the score, family or cause
+        self.sections: dict[int, object] = {}  # by index of the score, family or cause
+        # by section index: its criteria's answers (None for those about a score or the age)
+        self._results: dict[int, list[CriterionResult | None]] = {}
         self._answers: list[Answer | None] | None = None
 
     def answers(self, plan: Plan) -> list[Answer | None]:
@@ -153,6 +156,15 @@ class _AbsentChart:
                 answer = all_of([answer, self.group(compiled.and_when)])
             result = self._criteria[id(compiled)] = CriterionResult(compiled.criterion, answer)
         return result
+
+    def results(self, section: CompiledSection) -> list[CriterionResult | None]:
+        """A fresh list of the section's criteria answered for a chart that records none of
+        their concepts (None for the criteria about a score or the age)."""
+        results = self._results.get(section.index)
+        if results is None:
+            results = self._results[section.index] = [
+                self.criterion(c) if c.charted else None for c in section.criteria]
+        return list(results)
 
     def _not_documented(self, fact: CompiledFact) -> Answer:
         concept = self.content.concepts[fact.concept_id]
@@ -201,14 +213,22 @@ class FactEvaluator:
         self.content = content
         self.record = record
         self.score_ranges: dict[str, tuple[float, float]] = {}
-        self._plan = plan_for(content)
+        self._plan = self.plan = plan_for(content)
         self._charted = _charted(record)
         self._absent = _absent_chart(self._plan, record)
         # each fact's answer once known, by slot: those about unrecorded concepts from the start
         self._memo = self._absent.answers(self._plan)
+        # the sections (by index) the chart's concepts touch, and of each the criteria (by
+        # position) that read one: only these are evaluated afresh, the rest are the state's
+        plan = self._plan
+        self._touched = set(plan.unsettled)
+        self._live: dict[int, set[int]] = {}
         for concept in self._charted:
-            for slot in self._plan.slots_of.get(concept, ()):
+            for slot in plan.slots_of.get(concept, ()):
                 self._memo[slot] = None
+            self._touched.update(plan.sections_of.get(concept, ()))
+            for index, position in plan.criteria_of.get(concept, ()):
+                self._live.setdefault(index, set()).add(position)
         self._upper = record.as_of + FUTURE_SLACK
         self._aged: tuple[int | None, tuple[Evidence, ...]] | None = None
 
@@ -223,18 +243,42 @@ class FactEvaluator:
                 if criterion.and_when else None)
         elif compiled.charted and compiled.concepts.isdisjoint(self._charted):
             return self._absent.criterion(compiled)
-        # one of `when` holds, and (if given) one of `and_when` too
-        answer = self._any(compiled.when)
-        if compiled.and_when is not None:
-            answer = all_of([answer, self._any(compiled.and_when)])
-        return CriterionResult(criterion, answer)
+        return self._evaluate(compiled)
+
+    def results(self, section: object, criteria: Sequence[Criterion]) -> list[CriterionResult]:
+        """`criterion(c)` for each of a section's criteria, in order. Those about concepts the
+        chart does not record come from the state's list, and only the criteria the chart's
+        concepts touch (and those about a score or the age) are evaluated afresh."""
+        compiled = self._plan.sections.get(id(section))
+        if compiled is None:  # not one of the content's sections
+            return [self.criterion(c) for c in criteria]
+        results = self._absent.results(compiled)
+        every = compiled.criteria
+        for position in compiled.always:
+            results[position] = self._evaluate(every[position])
+        for position in self._live.get(compiled.index, ()):
+            results[position] = self._evaluate(every[position])
+        return cast(list[CriterionResult], results)
+
+    def score_results(self, score: Score) -> list[CriterionResult]:
+        """A score's criteria: the coded chart first; what it leaves unknown, a clinician's
+        recent answer to the score's questionnaire (cds.smart.answers)."""
+        results = self.results(score, score.criteria)
+        if self.record.answers:
+            return [self._answered(score.id, r) if r.answer.truth is Truth.UNKNOWN else r
+                    for r in results]
+        return results
 
     def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
-        """A score's criterion: the coded chart first; what it leaves unknown, a clinician's
-        recent answer to the score's questionnaire (cds.smart.answers)."""
+        """One criterion of a score, as `score_results` answers it."""
         result = self.criterion(criterion)
         if result.answer.truth is not Truth.UNKNOWN or not self.record.answers:
             return result
+        return self._answered(score_id, result)
+
+    def _answered(self, score_id: str, result: CriterionResult) -> CriterionResult:
+        """An unknown criterion, answered by the clinician if they did."""
+        criterion = result.criterion
         given = self.record.answers.get(f"{score_id}/{criterion.id}")
         if given is None:
             return result
@@ -242,6 +286,13 @@ class FactEvaluator:
         if given.value:
             return CriterionResult(criterion, Answer(Truth.MET, evidence))
         return CriterionResult(criterion, Answer(Truth.NOT_MET, evidence, given.text))
+
+    def _evaluate(self, compiled: CompiledCriterion) -> CriterionResult:
+        # one of `when` holds, and (if given) one of `and_when` too
+        answer = self._any(compiled.when)
+        if compiled.and_when is not None:
+            answer = all_of([answer, self._any(compiled.and_when)])
+        return CriterionResult(compiled.criterion, answer)
 
     def fact(self, fact: Fact) -> Answer:
         return self._answer(self._plan.facts.get(id(fact)) or compile_fact(fact))
@@ -265,13 +316,12 @@ class FactEvaluator:
         records nothing the section reads (and no clinician answered a score's questions),
         the result is the same for every chart read in the same state: it is evaluated once
         per state and kept, and each call gets a `copy` (with lists of its own)."""
-        reads = self._plan.sections.get(id(section))
-        if (reads is None or not reads.charted or self.record.answers
-                or not reads.concepts.isdisjoint(self._charted)):
+        compiled = self._plan.sections.get(id(section))
+        if compiled is None or compiled.index in self._touched or self.record.answers:
             return evaluate(section, self)
-        kept = self._absent.sections.get(id(section))
+        kept = self._absent.sections.get(compiled.index)
         if kept is None:
-            kept = self._absent.sections[id(section)] = evaluate(section, self)
+            kept = self._absent.sections[compiled.index] = evaluate(section, self)
         return copy(cast(R, kept))
 
     # ------------------------------------------------------------ kinds

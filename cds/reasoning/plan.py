@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from cds.content import Content, Criterion, Fact
+from cds.content import Content, Criterion, Fact, PathwayStep
 
 FactKind = Literal["condition", "observation", "procedure", "medication", "score", "age"]
 # the FHIR resource type each kind of charted fact is read from
@@ -53,6 +53,17 @@ class CompiledCriterion:
     and_when: FactGroup | None
     concepts: frozenset[str]
     charted: bool  # as for FactGroup, over `when` and `and_when`
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledSection:
+    """A score, red flag family or cause: its criteria in the order cards/ writes them (a
+    cause's supports, then its against), and which of them every call must ask afresh."""
+
+    index: int  # its place among the plan's sections
+    criteria: tuple[CompiledCriterion, ...]
+    reads: FactGroup  # every fact it reads, its criteria's and its own lists'
+    always: tuple[int, ...]  # criteria that read a score or the age: asked on every call
 
 
 def _kind(fact: Fact) -> FactKind:
@@ -119,8 +130,23 @@ class Plan:
         self.unconfirmed: dict[int, list[Fact]] = {}  # a list's confirmed facts, unconfirmed
         self.bands = {score.id: {b.id: (b.min, b.max) for b in score.bands}
                       for score in (content.dvt.score, content.pe_score)}
-        # every fact a score, red flag family or cause reads, by the id of that section
-        self.sections: dict[int, FactGroup] = {}
+        # each score, red flag family and cause, by the id of that section
+        self.sections: dict[int, CompiledSection] = {}
+        # what a charted concept touches: the sections that read it, and the criteria (as
+        # section index, position) that do; and the sections a call must evaluate anyhow
+        self.sections_of: dict[str, list[int]] = {}
+        self.criteria_of: dict[str, list[tuple[int, int]]] = {}
+        self.unsettled: list[int] = []  # sections that read a score or the age
+        # the presenting concepts, by their place in cards/, and those of the leg itself
+        self.presenting = {c: n for n, c in reversed(list(enumerate(
+            content.presentation.concepts)))}
+        self.leg_concepts = frozenset(content.presentation.dvt_concepts)
+        # the DVT pathway's step for each band and D-dimer state: the first written for them
+        self.steps: dict[tuple[str, str], PathwayStep] = {}
+        for step in content.dvt.steps:
+            for state in ("none", "negative", "positive"):
+                if step.when_ddimer in (state, "any"):
+                    self.steps.setdefault((step.when_band, state), step)
         self._slots: dict[Fact, int] = {}
         self._keep: list[object] = []  # objects made here whose ids are keys above
         for score in (content.dvt.score, content.pe_score):
@@ -168,10 +194,21 @@ class Plan:
 
     def _section(self, section: object, lists: Sequence[Sequence[Fact]],
                  criteria: Sequence[Criterion]) -> None:
+        index = len(self.sections)
         groups = [self._group(facts) for facts in lists]
         for c in criteria:
             groups += self._criterion(c)
-        self.sections[id(section)] = group_of(f for g in groups for f in g.facts)
+        compiled = tuple(self.criteria[id(c)] for c in criteria)
+        reads = group_of(f for g in groups for f in g.facts)
+        self.sections[id(section)] = CompiledSection(
+            index, compiled, reads, tuple(i for i, cc in enumerate(compiled) if not cc.charted))
+        if not reads.charted:
+            self.unsettled.append(index)
+        for concept in sorted(reads.concepts):
+            self.sections_of.setdefault(concept, []).append(index)
+        for position, criterion in enumerate(compiled):
+            for concept in sorted(criterion.concepts):
+                self.criteria_of.setdefault(concept, []).append((index, position))
 
 
 _PLANS: dict[int, Plan] = {}

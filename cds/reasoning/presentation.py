@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from cds.content import Content
 from cds.reasoning.facts import FUTURE_SLACK, Evidence
+from cds.reasoning.plan import plan_for
 from cds.record import Finding, PatientRecord
 
 
@@ -33,16 +34,27 @@ def _moments(finding: Finding) -> list[datetime]:
 
 
 def _current(finding: Finding, lower: datetime, upper: datetime) -> bool:
-    return any(lower <= m <= upper for m in _moments(finding))
+    when, recorded = finding.when, finding.recorded
+    return ((when is not None and lower <= when <= upper)
+            or (recorded is not None and lower <= recorded <= upper))
 
 
 def evaluate_presentation(content: Content, record: PatientRecord) -> PresentationResult:
     spec = content.presentation
+    reasons, findings = record.encounter_reasons, record.findings
+    # the presenting concepts the chart records, in the order cards/ lists them (most charts
+    # record a handful of concepts; the list names two dozen)
+    order = plan_for(content).presenting
+    recorded = [c for c in findings if c in order]
+    recorded += [c for c in reasons if c in order and c not in findings]
+    if not recorded:
+        return _ABSENT
+    if len(recorded) > 1:
+        recorded.sort(key=order.__getitem__)
     lower = record.as_of - timedelta(days=spec.within_days)
     upper = record.as_of + FUTURE_SLACK
-    reasons, findings = record.encounter_reasons, record.findings
     found: list[tuple[Finding | None, str, Evidence]] = []
-    for concept in spec.concepts:
+    for concept in recorded:
         if concept in reasons:
             found.append((None, concept, Evidence(
                 reasons[concept], f"reason for this encounter: {content.concepts[concept].label}")))
@@ -53,7 +65,7 @@ def evaluate_presentation(content: Content, record: PatientRecord) -> Presentati
                     or finding.reference in record.encounter_reason_refs):
                 found.append((finding, concept, Evidence(finding.reference, finding.text)))
     if not found:
-        return PresentationResult((), (), "", False)
+        return _ABSENT
 
     def recency(item: tuple[Finding | None, str, Evidence]) -> float:
         finding = item[0]
@@ -62,8 +74,12 @@ def evaluate_presentation(content: Content, record: PatientRecord) -> Presentati
         moments = _moments(finding)
         return max(moments).timestamp() if moments else 0.0
 
-    found.sort(key=recency, reverse=True)
+    if len(found) > 1:
+        found.sort(key=recency, reverse=True)
     concepts = tuple(dict.fromkeys(c for _, c, _ in found))
     evidence = tuple(dict.fromkeys(e for _, _, e in found))
-    leg = any(c in spec.dvt_concepts for c in concepts)
+    leg = not plan_for(content).leg_concepts.isdisjoint(concepts)
     return PresentationResult(evidence, concepts, content.concepts[concepts[0]].label, leg)
+
+
+_ABSENT = PresentationResult((), (), "", False)  # frozen: shared by every call without one

@@ -10,22 +10,16 @@ from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
 
 @dataclass(slots=True)  # made for each family on each call: see cds.reasoning.facts.Answer
 class RedFlagResult:
+    """`met`, `unknown` and `fired` are worked out once, as the family is: the cards read
+    them more than once."""
+
     family: RedFlagFamily
     results: list[CriterionResult]
     escalation: Answer | None
-    standalone: bool = False  # a met flag that matters without a current presentation
-
-    @property
-    def met(self) -> list[CriterionResult]:
-        return [r for r in self.results if r.truth is Truth.MET]
-
-    @property
-    def unknown(self) -> list[CriterionResult]:
-        return [r for r in self.results if r.truth is Truth.UNKNOWN]
-
-    @property
-    def fired(self) -> bool:
-        return bool(self.met)
+    standalone: bool  # a met flag that matters without a current presentation
+    met: list[CriterionResult]
+    unknown: list[CriterionResult]
+    fired: bool  # any flag is met
 
     def shown(self, presenting: bool) -> bool:
         """Standalone flags always speak; the others need the thigh, leg or back complaint."""
@@ -43,16 +37,19 @@ def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagRe
 
 
 def _copy(kept: RedFlagResult) -> RedFlagResult:
-    return RedFlagResult(kept.family, list(kept.results), kept.escalation, kept.standalone)
+    return RedFlagResult(kept.family, list(kept.results), kept.escalation, kept.standalone,
+                         list(kept.met), list(kept.unknown), kept.fired)
 
 
 def _evaluate_family(family: RedFlagFamily, facts: FactEvaluator) -> RedFlagResult:
-    flags = [facts.criterion(c) for c in family.flags]
+    flags = facts.results(family, family.flags)
     escalation = facts.any_fact(family.escalate_when) if family.escalate_when else None
+    met = [r for r in flags if r.answer.truth is Truth.MET]
+    unknown = [r for r in flags if r.answer.truth is Truth.UNKNOWN]
     standalone = any(
-        r.answer.truth is Truth.MET and (r.criterion.standalone or (
+        r.criterion.standalone or (
             r.criterion.standalone_with
-            and facts.any_fact(r.criterion.standalone_with).met))
-        for r in flags
+            and facts.any_fact(r.criterion.standalone_with).met)
+        for r in met
     )
-    return RedFlagResult(family, flags, escalation, standalone)
+    return RedFlagResult(family, flags, escalation, standalone, met, unknown, bool(met))

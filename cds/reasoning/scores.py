@@ -16,25 +16,20 @@ def _judgement_down(result: CriterionResult) -> bool:
 
 @dataclass(slots=True)  # see cds.reasoning.facts.Answer
 class ScoreResult:
+    """The lists after `band` are worked out once, as the score is: the cards read them
+    several times."""
+
     score: Score
     results: list[CriterionResult]
     points: float  # documented points: the criteria that are met
     low: float  # lowest total the unknown criteria allow
     high: float  # highest total the unknown criteria allow
     band: Band | None  # None when the unknowns allow more than one band
-
-    @property
-    def unknown(self) -> list[CriterionResult]:
-        """Unknown criteria that widen the range (judgement calls are stated separately)."""
-        return [r for r in self.results if r.truth is Truth.UNKNOWN and not _judgement_down(r)]
-
-    @property
-    def pending_judgement(self) -> list[CriterionResult]:
-        return [r for r in self.results if r.truth is Truth.UNKNOWN and _judgement_down(r)]
-
-    @property
-    def met(self) -> list[CriterionResult]:
-        return [r for r in self.results if r.truth is Truth.MET]
+    met: list[CriterionResult]
+    # unknown criteria that widen the range (judgement calls are stated separately)
+    unknown: list[CriterionResult]
+    # unknown judgement calls that could only lower the score
+    pending_judgement: list[CriterionResult]
 
     def describe(self) -> str:
         """'2 (likely)' or 'at least 1, up to 6: 5 criteria unknown'."""
@@ -63,14 +58,34 @@ def evaluate_score(score: Score, facts: FactEvaluator) -> ScoreResult:
 
 def _copy(kept: ScoreResult) -> ScoreResult:
     return ScoreResult(kept.score, list(kept.results), kept.points, kept.low, kept.high,
-                       kept.band)
+                       kept.band, list(kept.met), list(kept.unknown),
+                       list(kept.pending_judgement))
 
 
 def _evaluate(score: Score, facts: FactEvaluator) -> ScoreResult:
-    results = [facts.score_criterion(score.id, c) for c in score.criteria]
-    points = sum(r.criterion.points for r in results if r.answer.truth is Truth.MET)
-    unknown = [r.criterion.points for r in results
-               if r.answer.truth is Truth.UNKNOWN and not _judgement_down(r)]
-    low = points + sum(p for p in unknown if p < 0)
-    high = points + sum(p for p in unknown if p > 0)
-    return ScoreResult(score, results, points, low, high, _band_for(score, low, high))
+    results = facts.score_results(score)
+    met: list[CriterionResult] = []
+    unknown: list[CriterionResult] = []
+    pending: list[CriterionResult] = []
+    points: float = 0  # summed in the criteria's order, as sum() would
+    below: float = 0  # what the unknown criteria could take away
+    above: float = 0  # what they could add
+    for r in results:
+        truth = r.answer.truth
+        if truth is Truth.MET:
+            met.append(r)
+            points += r.criterion.points
+        elif truth is Truth.UNKNOWN:
+            if _judgement_down(r):
+                pending.append(r)
+                continue
+            unknown.append(r)
+            p = r.criterion.points
+            if p < 0:
+                below += p
+            elif p > 0:
+                above += p
+    low = points + below
+    high = points + above
+    return ScoreResult(score, results, points, low, high, _band_for(score, low, high),
+                       met, unknown, pending)
