@@ -11,6 +11,7 @@ from operator import attrgetter
 
 from cds.content import Cause, Content
 from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
+from cds.reasoning.plan import CompiledSection
 
 
 @dataclass(slots=True)  # made for each cause on each call: see cds.reasoning.facts.Answer
@@ -53,16 +54,30 @@ def _copy(kept: CauseResult) -> CauseResult:
                        kept.points, list(kept.met_supports), list(kept.met_against))
 
 
-def _evaluate_cause(cause: Cause, facts: FactEvaluator) -> CauseResult:
-    weight = facts.content.differential.documented_weight
-    documented = facts.any_fact(cause.documented)
-    results = facts.results(cause, [*cause.supports, *cause.against])
-    split = len(cause.supports)
+def _evaluate_cause(cause: Cause, compiled: CompiledSection, facts: FactEvaluator,
+                    ) -> CauseResult:
+    own = compiled.own
+    assert own is not None  # a cause's documented list, perhaps empty
+    documented = facts.group(own)
+    results = facts.results(compiled)
+    split = compiled.split
     supports, against = results[:split], results[split:]
-    met_supports = [r for r in supports if r.answer.truth is Truth.MET]
-    met_against = [r for r in against if r.answer.truth is Truth.MET]
-    points = (weight if documented.met else 0.0) + sum(
-        r.criterion.weight for r in met_supports
-    ) - sum(r.criterion.weight for r in met_against)
+    met_supports: list[CriterionResult] = []
+    met_against: list[CriterionResult] = []
+    plus: float = 0  # summed in the criteria's order, as sum() would
+    minus: float = 0
+    for position, (r, weight) in enumerate(zip(results, compiled.weights, strict=True)):
+        if r.answer.truth is _MET:
+            if position < split:
+                met_supports.append(r)
+                plus += weight
+            else:
+                met_against.append(r)
+                minus += weight
+    points = ((facts.content.differential.documented_weight if documented.truth is _MET
+               else 0.0) + plus - minus)
     return CauseResult(cause, documented, supports, against, points, met_supports,
                        met_against)
+
+
+_MET = Truth.MET

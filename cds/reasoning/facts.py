@@ -23,6 +23,7 @@ from cds.reasoning.plan import (
     FactGroup,
     Plan,
     compile_fact,
+    compile_section,
     criterion_of,
     group_of,
     plan_for,
@@ -42,6 +43,8 @@ class Truth(Enum):
     NOT_MET = "not met"
     UNKNOWN = "unknown"
 
+
+_MET, _NOT_MET, _UNKNOWN = Truth.MET, Truth.NOT_MET, Truth.UNKNOWN
 
 # The answers and results below are made many times a call, and a frozen dataclass is slow
 # to make: they are plain slotted dataclasses (hashable, as before). Never change one after it
@@ -80,23 +83,36 @@ def any_of(answers: Sequence[Answer]) -> Answer:
     """Met if any alternative is met. The alternatives of one criterion are ways of recording
     the same fact, so a recent measurement on the normal side (heart rate 72 today) answers
     it even when a coded diagnosis (tachycardia) is simply not on the chart."""
-    if len(answers) == 1 and not (answers[0].truth is Truth.UNKNOWN and answers[0].evidence) \
-            and not (answers[0].truth is Truth.MET and answers[0].reason):
-        return answers[0]  # one way of recording the fact: its answer as it is
-    met = [a for a in answers if a.truth is Truth.MET]
-    if len(met) == 1:
-        return Answer(Truth.MET, met[0].evidence)
+    if len(answers) == 1:
+        only = answers[0]
+        truth = only.truth
+        if not ((truth is _UNKNOWN and only.evidence) or (truth is _MET and only.reason)):
+            return only  # one way of recording the fact: its answer as it is
+    # one pass: the met answers, the measured not-met ones, and whether all are not met
+    met: list[Answer] = []
+    measured: list[Answer] = []
+    all_not_met = bool(answers)
+    for a in answers:
+        truth = a.truth
+        if truth is _NOT_MET:
+            if a.measured:
+                measured.append(a)
+        else:
+            all_not_met = False
+            if truth is _MET:
+                met.append(a)
     if met:
-        return Answer(Truth.MET, tuple(e for a in met for e in a.evidence))
-    measured = [a for a in answers if a.truth is Truth.NOT_MET and a.measured]
+        if len(met) == 1:
+            return Answer(_MET, met[0].evidence)
+        return Answer(_MET, tuple(e for a in met for e in a.evidence))
     if measured:
-        return Answer(Truth.NOT_MET, tuple(e for a in measured for e in a.evidence),
+        return Answer(_NOT_MET, tuple(e for a in measured for e in a.evidence),
                       "; ".join(a.reason for a in measured if a.reason), measured=True)
-    if answers and all(a.truth is Truth.NOT_MET for a in answers):
-        return Answer(Truth.NOT_MET, tuple(e for a in answers for e in a.evidence),
+    if all_not_met:
+        return Answer(_NOT_MET, tuple(e for a in answers for e in a.evidence),
                       "; ".join(dict.fromkeys(a.reason for a in answers if a.reason)))
-    unknown = [a.reason for a in answers if a.truth is Truth.UNKNOWN and a.reason]
-    return Answer(Truth.UNKNOWN, (), "; ".join(dict.fromkeys(unknown)))
+    unknown = [a.reason for a in answers if a.truth is _UNKNOWN and a.reason]
+    return Answer(_UNKNOWN, (), "; ".join(dict.fromkeys(unknown)))
 
 
 def all_of(answers: Sequence[Answer]) -> Answer:
@@ -213,21 +229,25 @@ class FactEvaluator:
         self.content = content
         self.record = record
         self.score_ranges: dict[str, tuple[float, float]] = {}
-        self._plan = self.plan = plan_for(content)
-        self._charted = _charted(record)
-        self._absent = _absent_chart(self._plan, record)
+        self._plan = self.plan = plan = plan_for(content)
+        self._charted = charted = _charted(record)
+        self._absent = _absent_chart(plan, record)
         # each fact's answer once known, by slot: those about unrecorded concepts from the start
-        self._memo = self._absent.answers(self._plan)
+        self._memo = memo = self._absent.answers(plan)
         # the sections (by index) the chart's concepts touch, and of each the criteria (by
         # position) that read one: only these are evaluated afresh, the rest are the state's
-        plan = self._plan
-        self._touched = set(plan.unsettled)
+        self._touched = touched = set(plan.unsettled)
         self._live: dict[int, set[int]] = {}
-        for concept in self._charted:
-            for slot in plan.slots_of.get(concept, ()):
-                self._memo[slot] = None
-            self._touched.update(plan.sections_of.get(concept, ()))
-            for index, position in plan.criteria_of.get(concept, ()):
+        touches = plan.touches
+        for concept in charted:
+            touch = touches.get(concept)
+            if touch is None:  # a concept no rule reads
+                continue
+            slots, sections, criteria = touch
+            for slot in slots:
+                memo[slot] = None
+            touched.update(sections)
+            for index, position in criteria:
                 self._live.setdefault(index, set()).add(position)
         self._upper = record.as_of + FUTURE_SLACK
         self._aged: tuple[int | None, tuple[Evidence, ...]] | None = None
@@ -245,25 +265,26 @@ class FactEvaluator:
             return self._absent.criterion(compiled)
         return self._evaluate(compiled)
 
-    def results(self, section: object, criteria: Sequence[Criterion]) -> list[CriterionResult]:
+    def results(self, section: CompiledSection) -> list[CriterionResult]:
         """`criterion(c)` for each of a section's criteria, in order. Those about concepts the
         chart does not record come from the state's list, and only the criteria the chart's
         concepts touch (and those about a score or the age) are evaluated afresh."""
-        compiled = self._plan.sections.get(id(section))
-        if compiled is None:  # not one of the content's sections
-            return [self.criterion(c) for c in criteria]
-        results = self._absent.results(compiled)
-        every = compiled.criteria
-        for position in compiled.always:
+        every = section.criteria
+        if section.index < 0:  # not one of the plan's: nothing kept
+            return [self._evaluate(c) for c in every]
+        results = self._absent.results(section)
+        for position in section.always:
             results[position] = self._evaluate(every[position])
-        for position in self._live.get(compiled.index, ()):
-            results[position] = self._evaluate(every[position])
+        live = self._live.get(section.index)
+        if live is not None:
+            for position in live:
+                results[position] = self._evaluate(every[position])
         return cast(list[CriterionResult], results)
 
-    def score_results(self, score: Score) -> list[CriterionResult]:
+    def score_results(self, score: Score, section: CompiledSection) -> list[CriterionResult]:
         """A score's criteria: the coded chart first; what it leaves unknown, a clinician's
         recent answer to the score's questionnaire (cds.smart.answers)."""
-        results = self.results(score, score.criteria)
+        results = self.results(section)
         if self.record.answers:
             return [self._answered(score.id, r) if r.answer.truth is Truth.UNKNOWN else r
                     for r in results]
@@ -310,36 +331,46 @@ class FactEvaluator:
             return known
         return [f.model_copy(update={"confirmed": False}) for f in facts if f.confirmed]
 
-    def section(self, section: S, evaluate: Callable[[S, FactEvaluator], R],
+    def section(self, section: S, evaluate: Callable[[S, CompiledSection, FactEvaluator], R],
                 copy: Callable[[R], R]) -> R:
-        """`evaluate(section, self)` for a score, red flag family or cause. When the chart
-        records nothing the section reads (and no clinician answered a score's questions),
-        the result is the same for every chart read in the same state: it is evaluated once
-        per state and kept, and each call gets a `copy` (with lists of its own)."""
+        """`evaluate(section, compiled, self)` for a score, red flag family or cause. When the
+        chart records nothing the section reads (and no clinician answered a score's
+        questions), the result is the same for every chart read in the same state: it is
+        evaluated once per state and kept, and each call gets a `copy` (with lists of its
+        own)."""
         compiled = self._plan.sections.get(id(section))
-        if compiled is None or compiled.index in self._touched or self.record.answers:
-            return evaluate(section, self)
+        if compiled is None:
+            return evaluate(section, compile_section(section), self)
+        if compiled.index in self._touched or self.record.answers:
+            return evaluate(section, compiled, self)
         kept = self._absent.sections.get(compiled.index)
         if kept is None:
-            kept = self._absent.sections[compiled.index] = evaluate(section, self)
+            kept = self._absent.sections[compiled.index] = evaluate(section, compiled, self)
         return copy(cast(R, kept))
+
+    def group(self, group: FactGroup) -> Answer:
+        """Met if any of the group's facts is (see `any_of`)."""
+        return self._any(group)
 
     # ------------------------------------------------------------ kinds
 
     def _any(self, group: FactGroup) -> Answer:
         if group.planned and group.charted and group.concepts.isdisjoint(self._charted):
             return self._absent.group(group)
-        return any_of([self._answer(f) for f in group.facts])
+        facts = group.facts
+        if len(facts) == 1:
+            return any_of((self._answer(facts[0]),))
+        return any_of([self._answer(f) for f in facts])
 
     def _answer(self, fact: CompiledFact) -> Answer:
-        kind = fact.kind
-        if kind == "score":  # not kept: the score's range may be filled in later in the call
-            return self._score(fact)
         slot = fact.slot
         if slot >= 0:
             known = self._memo[slot]
             if known is not None:
                 return known
+        kind = fact.kind
+        if kind == "score":  # not kept: the score's range may be filled in later in the call
+            return self._score(fact)
         if kind == "condition":
             answer = self._condition(fact)
         elif kind == "observation":
@@ -379,73 +410,103 @@ class FactEvaluator:
             self.record.as_of - fact.ended_within <= ended <= self._upper)
 
     def _condition(self, compiled: CompiledFact) -> Answer:
+        """One pass over the concept's findings (the window bounds worked out once): those
+        that hold, those refuted, and whether any has the wanted status at all."""
         fact = compiled.fact
         concept_id = compiled.concept_id
-        findings: list[Finding] = self.record.findings.get(concept_id, [])
-        wanted = _WANTED
-        if fact.confirmed:  # a provisional or differential diagnosis is a suspicion
-            findings = [f for f in findings if not f.tentative or f.status == "refuted"]
-        positive = [
-            f for f in findings
-            if f.status in wanted[fact.status] and self._in_window(f.when, compiled, True)
-            and self._old_enough(f.when, compiled) and self._ended_recently(f, compiled)
-        ]
+        wanted = _WANTED[fact.status]
+        confirmed = fact.confirmed  # a provisional or differential diagnosis is a suspicion
+        as_of, upper = self.record.as_of, self._upper
+        lower = None if compiled.within is None else as_of - compiled.within
+        oldest = None if compiled.older_than is None else as_of - compiled.older_than
+        ended_from = None if compiled.ended_within is None else as_of - compiled.ended_within
+        positive: list[Finding] = []
+        refuted: list[Finding] = []
+        older = False
+        for f in self.record.findings.get(concept_id, ()):
+            status = f.status
+            if confirmed and f.tentative and status != "refuted":
+                continue
+            wanted_status = status in wanted
+            if not wanted_status and status != "refuted":
+                continue
+            older = older or wanted_status
+            when = f.when
+            # undated active Conditions count: the chart says they hold now
+            if when is not None and ((lower is not None and when < lower) or when > upper):
+                continue
+            if oldest is not None and (when is None or when > oldest):
+                continue  # older_than_days: a dated record at least that old
+            if not wanted_status:
+                refuted.append(f)
+            elif ended_from is None or (
+                    f.ended is not None and ended_from <= f.ended <= upper):
+                positive.append(f)  # ended_within_days: ended in that window, not later
         if positive:
-            return Answer(Truth.MET, tuple(Evidence(f.reference, f.text) for f in positive))
-        refuted = [f for f in findings if f.status == "refuted" and self._in_window(
-            f.when, compiled, True) and self._old_enough(f.when, compiled)]
+            return Answer(_MET, tuple(Evidence(f.reference, f.text) for f in positive))
         if refuted:
-            return Answer(Truth.NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
+            return Answer(_NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
                           "recorded as absent or refuted")
-        state = _STATE[fact.status]
-        older = [f for f in findings if f.status in wanted[fact.status]]
-        if older and fact.ended_within_days is not None:
-            return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: "
-                                               "did not end in the last "
-                                               f"{fact.ended_within_days} days")
-        if older and fact.older_than_days is not None:
-            return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: "
-                                               f"recorded within {fact.older_than_days} days "
-                                               "(current, not history)")
-        if older:
-            return Answer(Truth.UNKNOWN, (), f"{self.content.concepts[concept_id].label}: only "
-                                               f"{state}records older than {fact.within_days} "
-                                               "days")
-        return self._absent.fact(compiled)
+        if not older:
+            return self._absent.fact(compiled)
+        label = self.content.concepts[concept_id].label
+        if fact.ended_within_days is not None:
+            return Answer(_UNKNOWN, (), f"{label}: did not end in the last "
+                                        f"{fact.ended_within_days} days")
+        if fact.older_than_days is not None:
+            return Answer(_UNKNOWN, (), f"{label}: recorded within {fact.older_than_days} "
+                                        "days (current, not history)")
+        return Answer(_UNKNOWN, (), f"{label}: only {_STATE[fact.status]}records older than "
+                                    f"{fact.within_days} days")
 
     def _observation(self, compiled: CompiledFact) -> Answer:
         fact = compiled.fact
-        concept = self.content.concepts[compiled.concept_id]
-        if fact.present is not None:
-            items = [m for m in self.record.measurements.get(compiled.concept_id, [])
-                     if m.present is not None and self._in_window(m.when, compiled, False)]
-        else:
-            items = [m for m in self.record.measurements.get(compiled.concept_id, [])
-                     if m.value is not None and self._in_window(m.when, compiled, False)]
+        present = fact.present
+        lower = None if compiled.within is None else self.record.as_of - compiled.within
+        upper = self._upper
+        items: list[Measurement] = []
+        for m in self.record.measurements.get(compiled.concept_id, ()):
+            if (m.value if present is None else m.present) is None:
+                continue
+            when = m.when
+            if when is None:  # undated results count only when the fact has no window
+                if lower is None:
+                    items.append(m)
+            elif (lower is None or when >= lower) and when <= upper:
+                items.append(m)
         if not items:
             return self._absent.fact(compiled)
         latest = items[0] if len(items) == 1 else self._newest(items)
         evidence = (Evidence(latest.reference, latest.text),)
-        if fact.present is not None:
-            holds = latest.present == fact.present
+        if present is not None:
+            if latest.present == present:
+                return Answer(_MET, evidence)
+            concept = self.content.concepts[compiled.concept_id]
+            return Answer(_NOT_MET, evidence, f"{concept.label} recorded as "
+                                              f"{'present' if latest.present else 'absent'}")
+        value = latest.value if latest.value is not None else 0.0
+        if fact.above is not None:
+            holds = value > fact.above
+        elif fact.below is not None:
+            holds = value < fact.below
+        elif fact.at_least is not None:
+            holds = value >= fact.at_least
         else:
-            value = latest.value if latest.value is not None else 0.0
-            if fact.above is not None:
-                holds, limit = value > fact.above, f"above {fact.above:g}"
-            elif fact.below is not None:
-                holds, limit = value < fact.below, f"below {fact.below:g}"
-            elif fact.at_least is not None:
-                holds, limit = value >= fact.at_least, f"at least {fact.at_least:g}"
-            else:
-                holds, limit = value <= (fact.at_most or 0.0), f"at most {fact.at_most:g}"
-            if not holds:
-                return Answer(Truth.NOT_MET, evidence,
-                              f"{concept.label} {value:g} {concept.unit or ''} is not {limit}",
-                              measured=True)
+            holds = value <= (fact.at_most or 0.0)
         if holds:
-            return Answer(Truth.MET, evidence)
-        return Answer(Truth.NOT_MET, evidence, f"{concept.label} recorded as "
-                                                f"{'present' if latest.present else 'absent'}")
+            return Answer(_MET, evidence)
+        if fact.above is not None:
+            limit = f"above {fact.above:g}"
+        elif fact.below is not None:
+            limit = f"below {fact.below:g}"
+        elif fact.at_least is not None:
+            limit = f"at least {fact.at_least:g}"
+        else:
+            limit = f"at most {fact.at_most:g}"
+        concept = self.content.concepts[compiled.concept_id]
+        return Answer(_NOT_MET, evidence,
+                      f"{concept.label} {value:g} {concept.unit or ''} is not {limit}",
+                      measured=True)
 
     def _newest(self, items: list[Measurement]) -> Measurement:
         """The newest; of results equally new, the first the chart lists."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from cds.content import Content, Criterion, Fact, PathwayStep
+from cds.content import Cause, Content, Criterion, Fact, PathwayStep, RedFlagFamily, Score
 
 FactKind = Literal["condition", "observation", "procedure", "medication", "score", "age"]
 # the FHIR resource type each kind of charted fact is read from
@@ -58,12 +58,59 @@ class CompiledCriterion:
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledSection:
     """A score, red flag family or cause: its criteria in the order cards/ writes them (a
-    cause's supports, then its against), and which of them every call must ask afresh."""
+    cause's supports, then its against), which of them every call must ask afresh, and what
+    its evaluation reads of each criterion, copied out of the content's models once."""
 
-    index: int  # its place among the plan's sections
+    index: int  # its place among the plan's sections (-1: compiled for one call only)
     criteria: tuple[CompiledCriterion, ...]
-    reads: FactGroup  # every fact it reads, its criteria's and its own lists'
+    reads: FactGroup  # every fact it reads, its criteria's and its own list's
     always: tuple[int, ...]  # criteria that read a score or the age: asked on every call
+    own: FactGroup | None  # a family's escalate_when, a cause's documented
+    split: int  # a cause's supports are criteria[:split], its against the rest
+    points: tuple[float, ...]  # each criterion's points (scores)
+    weights: tuple[float, ...]  # each criterion's weight (causes)
+    lowers: tuple[bool, ...]  # a judgement that could only lower the score
+    standalone: tuple[bool, ...]  # a red flag that speaks without a presentation
+    standalone_with: tuple[FactGroup | None, ...]  # ... or does with one of these facts
+
+
+def section_of(index: int, criteria: Sequence[CompiledCriterion], own: FactGroup | None,
+               split: int, standalone_with: Sequence[FactGroup | None]) -> CompiledSection:
+    groups = [] if own is None else [own]
+    for c in criteria:
+        groups += [c.when] if c.and_when is None else [c.when, c.and_when]
+    groups += [g for g in standalone_with if g is not None]
+    models = [c.criterion for c in criteria]
+    return CompiledSection(
+        index, tuple(criteria), group_of(f for g in groups for f in g.facts),
+        tuple(i for i, c in enumerate(criteria) if not c.charted), own, split,
+        tuple(m.points for m in models), tuple(m.weight for m in models),
+        tuple(m.judgement and m.points < 0 for m in models),
+        tuple(m.standalone for m in models), tuple(standalone_with))
+
+
+def parts(section: object) -> tuple[Sequence[Fact] | None, list[Criterion], int]:
+    """A section's own list of facts (if any), its criteria, and how many are supports."""
+    if isinstance(section, Score):
+        return None, list(section.criteria), len(section.criteria)
+    if isinstance(section, RedFlagFamily):
+        return section.escalate_when, list(section.flags), len(section.flags)
+    if isinstance(section, Cause):
+        return (section.documented, [*section.supports, *section.against],
+                len(section.supports))
+    raise TypeError(f"not a score, red flag family or cause: {type(section).__name__}")
+
+
+def compile_section(section: object) -> CompiledSection:
+    """A section that is not one of the plan's, compiled for one call (nothing kept)."""
+    own, criteria, split = parts(section)
+    compiled = [criterion_of(c, group_of(compile_fact(f) for f in c.when),
+                             group_of(compile_fact(f) for f in c.and_when)
+                             if c.and_when else None) for c in criteria]
+    return section_of(-1, compiled, None if own is None else group_of(
+        compile_fact(f) for f in own), split,
+        [group_of(compile_fact(f) for f in c.standalone_with) if c.standalone_with else None
+         for c in criteria])
 
 
 def _kind(fact: Fact) -> FactKind:
@@ -149,12 +196,9 @@ class Plan:
                     self.steps.setdefault((step.when_band, state), step)
         self._slots: dict[Fact, int] = {}
         self._keep: list[object] = []  # objects made here whose ids are keys above
-        for score in (content.dvt.score, content.pe_score):
-            self._section(score, [], score.criteria)
-        for family in content.red_flags.families:
-            self._section(family, [family.escalate_when], family.flags)
-        for cause in content.differential.causes:
-            self._section(cause, [cause.documented], [*cause.supports, *cause.against])
+        for section in (content.dvt.score, content.pe_score, *content.red_flags.families,
+                        *content.differential.causes):
+            self._section(section)
         pathway = content.dvt
         self._group(pathway.diagnosed_when)
         suspected = [f.model_copy(update={"confirmed": False})
@@ -164,6 +208,14 @@ class Plan:
         self._group(suspected)
         for population in pathway.populations:
             self._group(population.when)
+        # all a charted concept touches, in one lookup: its facts' slots, the sections and
+        # the criteria (section index, position) that read it
+        self.touches: dict[str, tuple[tuple[int, ...], tuple[int, ...],
+                                      tuple[tuple[int, int], ...]]] = {
+            concept: (tuple(self.slots_of.get(concept, ())),
+                      tuple(self.sections_of.get(concept, ())),
+                      tuple(self.criteria_of.get(concept, ())))
+            for concept in {*self.slots_of, *self.sections_of, *self.criteria_of}}
 
     def _fact(self, fact: Fact) -> CompiledFact:
         compiled = self.facts.get(id(fact))
@@ -182,31 +234,26 @@ class Plan:
             group = self.groups[id(facts)] = group_of((self._fact(f) for f in facts), True)
         return group
 
-    def _criterion(self, criterion: Criterion) -> list[FactGroup]:
-        """Compiles a criterion; returns every list of facts it may ask."""
+    def _criterion(self, criterion: Criterion) -> None:
         when = self._group(criterion.when)
         and_when = self._group(criterion.and_when) if criterion.and_when else None
         self.criteria[id(criterion)] = criterion_of(criterion, when, and_when)
-        groups = [when] if and_when is None else [when, and_when]
-        if criterion.standalone_with:
-            groups.append(self._group(criterion.standalone_with))
-        return groups
 
-    def _section(self, section: object, lists: Sequence[Sequence[Fact]],
-                 criteria: Sequence[Criterion]) -> None:
+    def _section(self, section: object) -> None:
+        own, criteria, split = parts(section)
         index = len(self.sections)
-        groups = [self._group(facts) for facts in lists]
         for c in criteria:
-            groups += self._criterion(c)
-        compiled = tuple(self.criteria[id(c)] for c in criteria)
-        reads = group_of(f for g in groups for f in g.facts)
-        self.sections[id(section)] = CompiledSection(
-            index, compiled, reads, tuple(i for i, cc in enumerate(compiled) if not cc.charted))
-        if not reads.charted:
+            self._criterion(c)
+        compiled = section_of(
+            index, [self.criteria[id(c)] for c in criteria],
+            None if own is None else self._group(own), split,
+            [self._group(c.standalone_with) if c.standalone_with else None for c in criteria])
+        self.sections[id(section)] = compiled
+        if not compiled.reads.charted:
             self.unsettled.append(index)
-        for concept in sorted(reads.concepts):
+        for concept in sorted(compiled.reads.concepts):
             self.sections_of.setdefault(concept, []).append(index)
-        for position, criterion in enumerate(compiled):
+        for position, criterion in enumerate(compiled.criteria):
             for concept in sorted(criterion.concepts):
                 self.criteria_of.setdefault(concept, []).append((index, position))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cds.content import Content, Indicator, RedFlagFamily
 from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
+from cds.reasoning.plan import CompiledSection
 
 
 @dataclass(slots=True)  # made for each family on each call: see cds.reasoning.facts.Answer
@@ -41,15 +42,24 @@ def _copy(kept: RedFlagResult) -> RedFlagResult:
                          list(kept.met), list(kept.unknown), kept.fired)
 
 
-def _evaluate_family(family: RedFlagFamily, facts: FactEvaluator) -> RedFlagResult:
-    flags = facts.results(family, family.flags)
-    escalation = facts.any_fact(family.escalate_when) if family.escalate_when else None
-    met = [r for r in flags if r.answer.truth is Truth.MET]
-    unknown = [r for r in flags if r.answer.truth is Truth.UNKNOWN]
-    standalone = any(
-        r.criterion.standalone or (
-            r.criterion.standalone_with
-            and facts.any_fact(r.criterion.standalone_with).met)
-        for r in met
-    )
+def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: FactEvaluator,
+                     ) -> RedFlagResult:
+    flags = facts.results(compiled)
+    own = compiled.own
+    escalation = facts.group(own) if own is not None and own.facts else None
+    met: list[CriterionResult] = []
+    unknown: list[CriterionResult] = []
+    standalone = False
+    for r, alone, alone_with in zip(flags, compiled.standalone, compiled.standalone_with,
+                                    strict=True):
+        truth = r.answer.truth
+        if truth is _MET:
+            met.append(r)
+            if not standalone:
+                standalone = alone or (alone_with is not None and facts.group(alone_with).met)
+        elif truth is _UNKNOWN:
+            unknown.append(r)
     return RedFlagResult(family, flags, escalation, standalone, met, unknown, bool(met))
+
+
+_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN

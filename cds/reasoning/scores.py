@@ -6,12 +6,7 @@ from dataclasses import dataclass
 
 from cds.content import Band, Score
 from cds.reasoning.facts import CriterionResult, FactEvaluator, Truth
-
-
-def _judgement_down(result: CriterionResult) -> bool:
-    """An unknown judgement that could only lower the score: stated, not put in the range
-    (so it can only err towards more testing). Judgements that raise it widen the range."""
-    return result.criterion.judgement and result.criterion.points < 0
+from cds.reasoning.plan import CompiledSection
 
 
 @dataclass(slots=True)  # see cds.reasoning.facts.Answer
@@ -28,7 +23,8 @@ class ScoreResult:
     met: list[CriterionResult]
     # unknown criteria that widen the range (judgement calls are stated separately)
     unknown: list[CriterionResult]
-    # unknown judgement calls that could only lower the score
+    # unknown judgement calls that could only lower the score: stated, not put in the range
+    # (so that it can only err towards more testing); those that raise it widen the range
     pending_judgement: list[CriterionResult]
 
     def describe(self) -> str:
@@ -62,30 +58,32 @@ def _copy(kept: ScoreResult) -> ScoreResult:
                        list(kept.pending_judgement))
 
 
-def _evaluate(score: Score, facts: FactEvaluator) -> ScoreResult:
-    results = facts.score_results(score)
+def _evaluate(score: Score, compiled: CompiledSection, facts: FactEvaluator) -> ScoreResult:
+    results = facts.score_results(score, compiled)
     met: list[CriterionResult] = []
     unknown: list[CriterionResult] = []
     pending: list[CriterionResult] = []
     points: float = 0  # summed in the criteria's order, as sum() would
     below: float = 0  # what the unknown criteria could take away
     above: float = 0  # what they could add
-    for r in results:
+    for r, p, lowers in zip(results, compiled.points, compiled.lowers, strict=True):
         truth = r.answer.truth
-        if truth is Truth.MET:
+        if truth is _MET:
             met.append(r)
-            points += r.criterion.points
-        elif truth is Truth.UNKNOWN:
-            if _judgement_down(r):
+            points += p
+        elif truth is _UNKNOWN:
+            if lowers:
                 pending.append(r)
-                continue
-            unknown.append(r)
-            p = r.criterion.points
-            if p < 0:
-                below += p
-            elif p > 0:
-                above += p
+            else:
+                unknown.append(r)
+                if p < 0:
+                    below += p
+                elif p > 0:
+                    above += p
     low = points + below
     high = points + above
     return ScoreResult(score, results, points, low, high, _band_for(score, low, high),
                        met, unknown, pending)
+
+
+_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN
