@@ -40,18 +40,13 @@ class CauseResult:
 
 def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseResult]:
     """All causes, best supported first (ties keep the order written in cards/)."""
-    ranked = [facts.section(cause, _evaluate_cause, _copy)
+    ranked = [facts.section(cause, _evaluate_cause)
               for cause in content.differential.causes]
     ranked.sort(key=_POINTS, reverse=True)  # stable: ties keep their order
     return ranked
 
 
 _POINTS = attrgetter("points")
-
-
-def _copy(kept: CauseResult) -> CauseResult:
-    return CauseResult(kept.cause, kept.documented, list(kept.supports), list(kept.against),
-                       kept.points, list(kept.met_supports), list(kept.met_against))
 
 
 def _evaluate_cause(cause: Cause, compiled: CompiledSection, facts: FactEvaluator,

@@ -48,7 +48,8 @@ _MET, _NOT_MET, _UNKNOWN = Truth.MET, Truth.NOT_MET, Truth.UNKNOWN
 
 # The answers and results below are made many times a call, and a frozen dataclass is slow
 # to make: they are plain slotted dataclasses (hashable, as before). Never change one after it
-# is made: the answers about unrecorded concepts are shared between calls.
+# is made, nor its lists: the answers about unrecorded concepts are shared between calls, and
+# so are the scores, red flag families and causes of a chart that records nothing they read.
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -332,12 +333,12 @@ class FactEvaluator:
         return [f.model_copy(update={"confirmed": False}) for f in facts if f.confirmed]
 
     def section(self, section: S, evaluate: Callable[[S, CompiledSection, FactEvaluator], R],
-                copy: Callable[[R], R]) -> R:
+                ) -> R:
         """`evaluate(section, compiled, self)` for a score, red flag family or cause. When the
         chart records nothing the section reads (and no clinician answered a score's
         questions), the result is the same for every chart read in the same state: it is
-        evaluated once per state and kept, and each call gets a `copy` (with lists of its
-        own)."""
+        evaluated once per state and kept, and every such call gets that same result (never
+        change one: see the note above `Evidence`)."""
         compiled = self._plan.sections.get(id(section))
         if compiled is None:
             return evaluate(section, compile_section(section), self)
@@ -346,7 +347,7 @@ class FactEvaluator:
         kept = self._absent.sections.get(compiled.index)
         if kept is None:
             kept = self._absent.sections[compiled.index] = evaluate(section, compiled, self)
-        return copy(cast(R, kept))
+        return cast(R, kept)
 
     def group(self, group: FactGroup) -> Answer:
         """Met if any of the group's facts is (see `any_of`)."""

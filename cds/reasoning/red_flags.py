@@ -34,12 +34,7 @@ class RedFlagResult:
 
 
 def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagResult]:
-    return [facts.section(family, _evaluate_family, _copy) for family in content.red_flags.families]
-
-
-def _copy(kept: RedFlagResult) -> RedFlagResult:
-    return RedFlagResult(kept.family, list(kept.results), kept.escalation, kept.standalone,
-                         list(kept.met), list(kept.unknown), kept.fired)
+    return [facts.section(family, _evaluate_family) for family in content.red_flags.families]
 
 
 def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: FactEvaluator,

@@ -47,15 +47,9 @@ def _band_for(score: Score, low: float, high: float) -> Band | None:
 
 
 def evaluate_score(score: Score, facts: FactEvaluator) -> ScoreResult:
-    result = facts.section(score, _evaluate, _copy)
+    result = facts.section(score, _evaluate)
     facts.score_ranges[score.id] = (result.low, result.high)
     return result
-
-
-def _copy(kept: ScoreResult) -> ScoreResult:
-    return ScoreResult(kept.score, list(kept.results), kept.points, kept.low, kept.high,
-                       kept.band, list(kept.met), list(kept.unknown),
-                       list(kept.pending_judgement))
 
 
 def _evaluate(score: Score, compiled: CompiledSection, facts: FactEvaluator) -> ScoreResult:
