@@ -27,7 +27,8 @@ class CauseResult:
 
     def shown(self, from_points: float) -> bool:
         """Listed as a likely cause: documented, or enough supporting facts."""
-        return self.documented.met or (self.points >= from_points and bool(self.met_supports))
+        return self.documented.truth is _MET or (
+            self.points >= from_points and bool(self.met_supports))
 
     def met(self, which: str) -> list[CriterionResult]:
         """The met criteria of `supports` or `against`."""
@@ -35,13 +36,14 @@ class CauseResult:
 
     @property
     def missing(self) -> list[CriterionResult]:
-        return [r for r in self.supports + self.against if r.truth is Truth.UNKNOWN]
+        return [r for r in self.supports + self.against if r.truth is _UNKNOWN]
 
 
 def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseResult]:
     """All causes, best supported first (ties keep the order written in cards/)."""
-    ranked = [facts.section(cause, _evaluate_cause)
-              for cause in content.differential.causes]
+    causes = (facts.plan.causes if content is facts.content
+              else content.differential.causes)
+    ranked = [facts.section(cause, _evaluate_cause) for cause in causes]
     ranked.sort(key=_POINTS, reverse=True)  # stable: ties keep their order
     return ranked
 
@@ -69,10 +71,10 @@ def _evaluate_cause(cause: Cause, compiled: CompiledSection, facts: FactEvaluato
             else:
                 met_against.append(r)
                 minus += weight
-    points = ((facts.content.differential.documented_weight if documented.truth is _MET
-               else 0.0) + plus - minus)
+    points = ((facts.plan.documented_weight if documented.truth is _MET else 0.0)
+              + plus - minus)
     return CauseResult(cause, documented, supports, against, points, met_supports,
                        met_against)
 
 
-_MET = Truth.MET
+_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN  # see cds.reasoning.facts

@@ -8,6 +8,7 @@ from typing import Literal
 
 from cds.content import Content, DdimerAssay, PathwayStep, Population
 from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth
+from cds.reasoning.plan import plan_for
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import Measurement, PatientRecord, unit_words
 
@@ -29,6 +30,7 @@ class DdimerResult:
             self.measurement) else []
 
 
+_MET = Truth.MET  # see cds.reasoning.facts
 _NO_DDIMER = DdimerResult("none")  # frozen: shared by every call without a D-dimer
 
 
@@ -48,9 +50,9 @@ class DvtResult:
 def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
     """The newest D-dimer within the validity window, judged against its assay's cut-off."""
     measurements = record.measurements
+    if not any(measurements.get(c) for c in plan_for(content).ddimer_concepts):
+        return _NO_DDIMER  # most charts: no D-dimer at all
     assays = [a for a in content.dvt.ddimer.assays if measurements.get(a.concept)]
-    if not assays:  # most charts: no D-dimer at all
-        return _NO_DDIMER
     window = timedelta(hours=content.dvt.ddimer.valid_hours)
     latest = record.as_of + timedelta(hours=12)
     candidates: list[tuple[Measurement, DdimerAssay]] = []
@@ -82,28 +84,29 @@ def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
 
 
 def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) -> DvtResult:
-    pathway = content.dvt
-    wells = evaluate_score(pathway.score, facts)
+    """The pathway of `content`, which must be the content `facts` answers for."""
+    plan = facts.plan  # the pathway's lists, compiled
+    wells = evaluate_score(plan.dvt_score, facts)
     ddimer = latest_ddimer(content, record)
-    diagnosed = facts.any_fact(pathway.diagnosed_when)
+    diagnosed = facts.group(plan.diagnosed)
     suspected = None
-    if not diagnosed.met:
-        anyhow = facts.any_fact(facts.unconfirmed(pathway.diagnosed_when))
-        suspected = anyhow if anyhow.met else None
-    population, population_answer = None, None
-    for candidate in pathway.populations:
-        answer = facts.any_fact(candidate.when)
-        if answer.met:
-            population, population_answer = candidate, answer
+    if diagnosed.truth is not _MET:
+        anyhow = facts.group(plan.suspected)
+        suspected = anyhow if anyhow.truth is _MET else None
+    population, population_answer, population_id = None, None, ""
+    for candidate, candidate_id, group in plan.populations:
+        answer = facts.group(group)
+        if answer.truth is _MET:
+            population, population_answer, population_id = candidate, answer, candidate_id
             break
-    if diagnosed.truth is Truth.MET:
+    if diagnosed.truth is _MET:
         band = "diagnosed"
     elif population is not None:
-        band = population.id
+        band = population_id
     else:
         band = wells.band.id if wells.band else "indeterminate"
-    step = facts.plan.steps.get((band, ddimer.state)) or next(
-        s for s in pathway.steps
+    step = plan.steps.get((band, ddimer.state)) or next(
+        s for s in content.dvt.steps
         if s.when_band == band and s.when_ddimer in (ddimer.state, "any")
     )
     return DvtResult(wells, ddimer, diagnosed, step, population, population_answer, suspected)

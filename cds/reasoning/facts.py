@@ -44,6 +44,7 @@ class Truth(Enum):
     UNKNOWN = "unknown"
 
 
+# module constants: on Python 3.11 every `Truth.MET` is a call of EnumType.__getattr__
 _MET, _NOT_MET, _UNKNOWN = Truth.MET, Truth.NOT_MET, Truth.UNKNOWN
 
 # The answers and results below are made many times a call, and a frozen dataclass is slow
@@ -67,7 +68,7 @@ class Answer:
 
     @property
     def met(self) -> bool:
-        return self.truth is Truth.MET
+        return self.truth is _MET
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -117,15 +118,15 @@ def any_of(answers: Sequence[Answer]) -> Answer:
 
 
 def all_of(answers: Sequence[Answer]) -> Answer:
-    not_met = [a for a in answers if a.truth is Truth.NOT_MET]
+    not_met = [a for a in answers if a.truth is _NOT_MET]
     if not_met:
-        return Answer(Truth.NOT_MET, tuple(e for a in not_met for e in a.evidence),
+        return Answer(_NOT_MET, tuple(e for a in not_met for e in a.evidence),
                       "; ".join(a.reason for a in not_met if a.reason))
-    if all(a.truth is Truth.MET for a in answers):
-        return Answer(Truth.MET, tuple(e for a in answers for e in a.evidence))
-    unknown = [a.reason for a in answers if a.truth is Truth.UNKNOWN and a.reason]
-    evidence = tuple(e for a in answers if a.truth is Truth.MET for e in a.evidence)
-    return Answer(Truth.UNKNOWN, evidence, "; ".join(dict.fromkeys(unknown)))
+    if all(a.truth is _MET for a in answers):
+        return Answer(_MET, tuple(e for a in answers for e in a.evidence))
+    unknown = [a.reason for a in answers if a.truth is _UNKNOWN and a.reason]
+    evidence = tuple(e for a in answers if a.truth is _MET for e in a.evidence)
+    return Answer(_UNKNOWN, evidence, "; ".join(dict.fromkeys(unknown)))
 
 
 class _AbsentChart:
@@ -186,15 +187,15 @@ class _AbsentChart:
     def _not_documented(self, fact: CompiledFact) -> Answer:
         concept = self.content.concepts[fact.concept_id]
         if not (concept.codings or concept.valuesets or concept.qualified):
-            return Answer(Truth.UNKNOWN, (), f"{concept.label}: no standard code, so never "
+            return Answer(_UNKNOWN, (), f"{concept.label}: no standard code, so never "
                                                "recorded in a computable way; ask or examine")
         missing, read = self.state[fact.resource]
         if missing is not None:
-            return Answer(Truth.UNKNOWN, (), f"{fact.resource} resources could not be read "
+            return Answer(_UNKNOWN, (), f"{fact.resource} resources could not be read "
                                                f"({missing})")
         if not read:
-            return Answer(Truth.UNKNOWN, (), f"{fact.resource} resources were not available")
-        return Answer(Truth.UNKNOWN, (), f"{concept.label}: {fact.absent}")
+            return Answer(_UNKNOWN, (), f"{fact.resource} resources were not available")
+        return Answer(_UNKNOWN, (), f"{concept.label}: {fact.absent}")
 
 
 _ABSENT: dict[tuple[object, ...], tuple[Plan, _AbsentChart]] = {}
@@ -287,14 +288,14 @@ class FactEvaluator:
         recent answer to the score's questionnaire (cds.smart.answers)."""
         results = self.results(section)
         if self.record.answers:
-            return [self._answered(score.id, r) if r.answer.truth is Truth.UNKNOWN else r
+            return [self._answered(score.id, r) if r.answer.truth is _UNKNOWN else r
                     for r in results]
         return results
 
     def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
         """One criterion of a score, as `score_results` answers it."""
         result = self.criterion(criterion)
-        if result.answer.truth is not Truth.UNKNOWN or not self.record.answers:
+        if result.answer.truth is not _UNKNOWN or not self.record.answers:
             return result
         return self._answered(score_id, result)
 
@@ -306,12 +307,19 @@ class FactEvaluator:
             return result
         evidence = (Evidence(given.reference, given.text),)
         if given.value:
-            return CriterionResult(criterion, Answer(Truth.MET, evidence))
-        return CriterionResult(criterion, Answer(Truth.NOT_MET, evidence, given.text))
+            return CriterionResult(criterion, Answer(_MET, evidence))
+        return CriterionResult(criterion, Answer(_NOT_MET, evidence, given.text))
 
     def _evaluate(self, compiled: CompiledCriterion) -> CriterionResult:
         # one of `when` holds, and (if given) one of `and_when` too
-        answer = self._any(compiled.when)
+        facts = compiled.when.facts
+        if len(facts) == 1:  # most criteria: one way of recording the fact (see `any_of`)
+            answer = self._answer(facts[0])
+            truth = answer.truth
+            if (truth is _UNKNOWN and answer.evidence) or (truth is _MET and answer.reason):
+                answer = any_of((answer,))
+        else:
+            answer = self._any(compiled.when)
         if compiled.and_when is not None:
             answer = all_of([answer, self._any(compiled.and_when)])
         return CriterionResult(compiled.criterion, answer)
@@ -413,7 +421,7 @@ class FactEvaluator:
     def _condition(self, compiled: CompiledFact) -> Answer:
         """One pass over the concept's findings (the window bounds worked out once): those
         that hold, those refuted, and whether any has the wanted status at all."""
-        fact = compiled.fact
+        fact = compiled  # its fields, copied out of the model (see CompiledFact)
         concept_id = compiled.concept_id
         wanted = _WANTED[fact.status]
         confirmed = fact.confirmed  # a provisional or differential diagnosis is a suspicion
@@ -450,7 +458,7 @@ class FactEvaluator:
                           "recorded as absent or refuted")
         if not older:
             return self._absent.fact(compiled)
-        label = self.content.concepts[concept_id].label
+        label = self._plan.words[concept_id][0]
         if fact.ended_within_days is not None:
             return Answer(_UNKNOWN, (), f"{label}: did not end in the last "
                                         f"{fact.ended_within_days} days")
@@ -461,7 +469,7 @@ class FactEvaluator:
                                     f"{fact.within_days} days")
 
     def _observation(self, compiled: CompiledFact) -> Answer:
-        fact = compiled.fact
+        fact = compiled  # its fields, copied out of the model (see CompiledFact)
         present = fact.present
         lower = None if compiled.within is None else self.record.as_of - compiled.within
         upper = self._upper
@@ -482,8 +490,8 @@ class FactEvaluator:
         if present is not None:
             if latest.present == present:
                 return Answer(_MET, evidence)
-            concept = self.content.concepts[compiled.concept_id]
-            return Answer(_NOT_MET, evidence, f"{concept.label} recorded as "
+            label = self._plan.words[compiled.concept_id][0]
+            return Answer(_NOT_MET, evidence, f"{label} recorded as "
                                               f"{'present' if latest.present else 'absent'}")
         value = latest.value if latest.value is not None else 0.0
         if fact.above is not None:
@@ -504,9 +512,8 @@ class FactEvaluator:
             limit = f"at least {fact.at_least:g}"
         else:
             limit = f"at most {fact.at_most:g}"
-        concept = self.content.concepts[compiled.concept_id]
-        return Answer(_NOT_MET, evidence,
-                      f"{concept.label} {value:g} {concept.unit or ''} is not {limit}",
+        label, unit = self._plan.words[compiled.concept_id]
+        return Answer(_NOT_MET, evidence, f"{label} {value:g} {unit} is not {limit}",
                       measured=True)
 
     def _newest(self, items: list[Measurement]) -> Measurement:
@@ -518,48 +525,48 @@ class FactEvaluator:
         events = [e for e in table.get(fact.concept_id, [])
                   if self._in_window(e.when, fact, False)]
         if events:
-            return Answer(Truth.MET, tuple(Evidence(e.reference, e.text) for e in events))
+            return Answer(_MET, tuple(Evidence(e.reference, e.text) for e in events))
         return self._absent.fact(fact)
 
     def _score(self, compiled: CompiledFact) -> Answer:
-        fact = compiled.fact
+        fact = compiled  # its fields, copied out of the model (see CompiledFact)
         score_id = fact.score or ""
         if score_id not in self.score_ranges:
-            return Answer(Truth.UNKNOWN, (), f"{score_id} not computed")
+            return Answer(_UNKNOWN, (), f"{score_id} not computed")
         low, high = self.score_ranges[score_id]
         band_min, band_max = self._plan.bands[score_id][fact.band or ""]
         inside = (band_min is None or low >= band_min) and (band_max is None or high <= band_max)
         outside = (band_min is not None and high < band_min) or (
             band_max is not None and low > band_max)
         if inside:
-            return Answer(Truth.MET, (), "")
+            return Answer(_MET, (), "")
         if outside:
-            return Answer(Truth.NOT_MET, (), f"{score_id} is not {fact.band}")
-        return Answer(Truth.UNKNOWN, (), f"{score_id} could be {fact.band} ({low:g} to {high:g})")
+            return Answer(_NOT_MET, (), f"{score_id} is not {fact.band}")
+        return Answer(_UNKNOWN, (), f"{score_id} could be {fact.band} ({low:g} to {high:g})")
 
     def _age(self, compiled: CompiledFact) -> Answer:
-        fact = compiled.fact
+        fact = compiled  # its fields, copied out of the model (see CompiledFact)
         if self._aged is None:  # worked out once a call, whatever the age facts ask
             age = self.record.age
             reference = self.record.patient_reference or f"Patient/{self.record.patient_id}"
             self._aged = (age, () if age is None else (Evidence(reference, f"age {age}"),))
         age, evidence = self._aged
         if age is None:
-            return Answer(Truth.UNKNOWN, (), "age unknown (no Patient.birthDate)")
+            return Answer(_UNKNOWN, (), "age unknown (no Patient.birthDate)")
         if fact.age_below is not None:
             holds = age < fact.age_below
         else:
             holds = age >= (fact.age_at_least or 0)
         if holds:
-            return Answer(Truth.MET, evidence)
-        return Answer(Truth.NOT_MET, evidence, f"age {age}")
+            return Answer(_MET, evidence)
+        return Answer(_NOT_MET, evidence, f"age {age}")
 
 
 def evidence_of(results: Iterable[CriterionResult]) -> list[Evidence]:
     """The cited resources of the met results, each once, in order."""
     seen: dict[str, Evidence] = {}
     for result in results:
-        if result.truth is Truth.MET:
+        if result.truth is _MET:
             for item in result.answer.evidence:
                 seen.setdefault(item.reference + item.text, item)
     return list(seen.values())

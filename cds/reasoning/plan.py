@@ -34,6 +34,22 @@ class CompiledFact:
     within: timedelta | None
     older_than: timedelta | None
     ended_within: timedelta | None
+    # the fact's own fields the evaluation reads, copied out of the pydantic model once
+    # (reading a model's attribute costs ten times a slot's)
+    status: str
+    confirmed: bool
+    within_days: int | None
+    older_than_days: int | None
+    ended_within_days: int | None
+    present: bool | None
+    above: float | None
+    below: float | None
+    at_least: float | None
+    at_most: float | None
+    score: str | None
+    band: str | None
+    age_below: int | None
+    age_at_least: int | None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -146,7 +162,11 @@ def compile_fact(fact: Fact, slot: int = -1) -> CompiledFact:
     kind = _kind(fact)
     return CompiledFact(fact, slot, kind, fact.concept_id or "", RESOURCE.get(kind, ""),
                         _absent_words(fact, kind), _days(fact.within_days),
-                        _days(fact.older_than_days), _days(fact.ended_within_days))
+                        _days(fact.older_than_days), _days(fact.ended_within_days),
+                        fact.status, fact.confirmed, fact.within_days, fact.older_than_days,
+                        fact.ended_within_days, fact.present, fact.above, fact.below,
+                        fact.at_least, fact.at_most, fact.score, fact.band, fact.age_below,
+                        fact.age_at_least)
 
 
 def group_of(facts: Iterable[CompiledFact], planned: bool = False) -> FactGroup:
@@ -188,6 +208,16 @@ class Plan:
         self.presenting = {c: n for n, c in reversed(list(enumerate(
             content.presentation.concepts)))}
         self.leg_concepts = frozenset(content.presentation.dvt_concepts)
+        # the content's models read on every call, copied out once (see CompiledFact)
+        self.families = tuple(content.red_flags.families)
+        self.causes = tuple(content.differential.causes)
+        self.documented_weight = content.differential.documented_weight
+        self.score_bands = {id(score): tuple((b, b.min, b.max) for b in score.bands)
+                            for score in (content.dvt.score, content.pe_score)}
+        self.ddimer_concepts = tuple(a.concept for a in content.dvt.ddimer.assays)
+        self.presentation_window = timedelta(days=content.presentation.within_days)
+        # each concept's label and unit, for the reasons an answer gives
+        self.words = {cid: (c.label, c.unit or "") for cid, c in content.concepts.items()}
         # the DVT pathway's step for each band and D-dimer state: the first written for them
         self.steps: dict[tuple[str, str], PathwayStep] = {}
         for step in content.dvt.steps:
@@ -208,6 +238,11 @@ class Plan:
         self._group(suspected)
         for population in pathway.populations:
             self._group(population.when)
+        # the DVT pathway's lists, compiled: diagnosed, suspected, and each population's
+        self.dvt_score = pathway.score
+        self.diagnosed = self._group(pathway.diagnosed_when)
+        self.suspected = self._group(suspected)
+        self.populations = tuple((p, p.id, self._group(p.when)) for p in pathway.populations)
         # all a charted concept touches, in one lookup: its facts' slots, the sections and
         # the criteria (section index, position) that read it
         self.touches: dict[str, tuple[tuple[int, ...], tuple[int, ...],

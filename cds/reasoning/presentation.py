@@ -8,7 +8,7 @@ when the encounter in context gives it as the reason for the visit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cds.content import Content
 from cds.reasoning.facts import FUTURE_SLACK, Evidence
@@ -40,24 +40,24 @@ def _current(finding: Finding, lower: datetime, upper: datetime) -> bool:
 
 
 def evaluate_presentation(content: Content, record: PatientRecord) -> PresentationResult:
-    spec = content.presentation
     reasons, findings = record.encounter_reasons, record.findings
     # the presenting concepts the chart records, in the order cards/ lists them (most charts
     # record a handful of concepts; the list names two dozen)
-    order = plan_for(content).presenting
+    plan = plan_for(content)
+    order = plan.presenting
     recorded = [c for c in findings if c in order]
     recorded += [c for c in reasons if c in order and c not in findings]
     if not recorded:
         return _ABSENT
     if len(recorded) > 1:
         recorded.sort(key=order.__getitem__)
-    lower = record.as_of - timedelta(days=spec.within_days)
+    lower = record.as_of - plan.presentation_window
     upper = record.as_of + FUTURE_SLACK
     found: list[tuple[Finding | None, str, Evidence]] = []
     for concept in recorded:
         if concept in reasons:
             found.append((None, concept, Evidence(
-                reasons[concept], f"reason for this encounter: {content.concepts[concept].label}")))
+                reasons[concept], f"reason for this encounter: {plan.words[concept][0]}")))
         for finding in findings.get(concept, ()):
             if finding.status != "active":
                 continue
@@ -78,8 +78,8 @@ def evaluate_presentation(content: Content, record: PatientRecord) -> Presentati
         found.sort(key=recency, reverse=True)
     concepts = tuple(dict.fromkeys(c for _, c, _ in found))
     evidence = tuple(dict.fromkeys(e for _, _, e in found))
-    leg = not plan_for(content).leg_concepts.isdisjoint(concepts)
-    return PresentationResult(evidence, concepts, content.concepts[concepts[0]].label, leg)
+    leg = not plan.leg_concepts.isdisjoint(concepts)
+    return PresentationResult(evidence, concepts, plan.words[concepts[0]][0], leg)
 
 
 _ABSENT = PresentationResult((), (), "", False)  # frozen: shared by every call without one

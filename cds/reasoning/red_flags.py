@@ -34,7 +34,9 @@ class RedFlagResult:
 
 
 def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagResult]:
-    return [facts.section(family, _evaluate_family) for family in content.red_flags.families]
+    families = (facts.plan.families if content is facts.content
+                else content.red_flags.families)
+    return [facts.section(family, _evaluate_family) for family in families]
 
 
 def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: FactEvaluator,
@@ -51,10 +53,11 @@ def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: Fa
         if truth is _MET:
             met.append(r)
             if not standalone:
-                standalone = alone or (alone_with is not None and facts.group(alone_with).met)
+                standalone = alone or (alone_with is not None
+                                      and facts.group(alone_with).truth is _MET)
         elif truth is _UNKNOWN:
             unknown.append(r)
     return RedFlagResult(family, flags, escalation, standalone, met, unknown, bool(met))
 
 
-_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN
+_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN  # see cds.reasoning.facts

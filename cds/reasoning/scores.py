@@ -39,9 +39,12 @@ class ScoreResult:
                 f"with {unknown} criteria unknown")
 
 
-def _band_for(score: Score, low: float, high: float) -> Band | None:
-    for band in score.bands:
-        if (band.min is None or low >= band.min) and (band.max is None or high <= band.max):
+def _band_for(score: Score, low: float, high: float, facts: FactEvaluator) -> Band | None:
+    bands = facts.plan.score_bands.get(id(score))
+    if bands is None:  # not one of the content's scores
+        bands = tuple((b, b.min, b.max) for b in score.bands)
+    for band, least, most in bands:
+        if (least is None or low >= least) and (most is None or high <= most):
             return band
     return None
 
@@ -76,8 +79,8 @@ def _evaluate(score: Score, compiled: CompiledSection, facts: FactEvaluator) -> 
                     above += p
     low = points + below
     high = points + above
-    return ScoreResult(score, results, points, low, high, _band_for(score, low, high),
+    return ScoreResult(score, results, points, low, high, _band_for(score, low, high, facts),
                        met, unknown, pending)
 
 
-_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN
+_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN  # see cds.reasoning.facts
