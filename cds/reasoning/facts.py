@@ -93,6 +93,7 @@ def any_of(answers: Sequence[Answer]) -> Answer:
     # one pass: the met answers, the measured not-met ones, and whether all are not met
     met: list[Answer] = []
     measured: list[Answer] = []
+    unknown: list[str] = []  # the unknown answers' reasons
     all_not_met = bool(answers)
     for a in answers:
         truth = a.truth
@@ -103,6 +104,8 @@ def any_of(answers: Sequence[Answer]) -> Answer:
             all_not_met = False
             if truth is _MET:
                 met.append(a)
+            elif a.reason:
+                unknown.append(a.reason)
     if met:
         if len(met) == 1:
             return Answer(_MET, met[0].evidence)
@@ -113,7 +116,6 @@ def any_of(answers: Sequence[Answer]) -> Answer:
     if all_not_met:
         return Answer(_NOT_MET, tuple(e for a in answers for e in a.evidence),
                       "; ".join(dict.fromkeys(a.reason for a in answers if a.reason)))
-    unknown = [a.reason for a in answers if a.truth is _UNKNOWN and a.reason]
     return Answer(_UNKNOWN, (), "; ".join(dict.fromkeys(unknown)))
 
 
