@@ -506,14 +506,7 @@ class FactEvaluator:
             holds = value <= (fact.at_most or 0.0)
         if holds:
             return Answer(_MET, evidence)
-        if fact.above is not None:
-            limit = f"above {fact.above:g}"
-        elif fact.below is not None:
-            limit = f"below {fact.below:g}"
-        elif fact.at_least is not None:
-            limit = f"at least {fact.at_least:g}"
-        else:
-            limit = f"at most {fact.at_most:g}"
+        limit = fact.limit or f"at most {fact.at_most:g}"  # (no threshold: as before)
         label, unit = self._plan.words[compiled.concept_id]
         return Answer(_NOT_MET, evidence, f"{label} {value:g} {unit} is not {limit}",
                       measured=True)

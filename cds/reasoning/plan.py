@@ -50,6 +50,7 @@ class CompiledFact:
     band: str | None
     age_below: int | None
     age_at_least: int | None
+    limit: str  # an observation's threshold in words ("above 100"; "" if it has none)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -154,6 +155,20 @@ def _absent_words(fact: Fact, kind: FactKind) -> str:
     return ""
 
 
+def _limit_words(fact: Fact) -> str:
+    """The words a not-met result's reason gives for the threshold, as the evaluation
+    chooses it: above, else below, else at least, else at most."""
+    if fact.above is not None:
+        return f"above {fact.above:g}"
+    if fact.below is not None:
+        return f"below {fact.below:g}"
+    if fact.at_least is not None:
+        return f"at least {fact.at_least:g}"
+    if fact.at_most is not None:
+        return f"at most {fact.at_most:g}"
+    return ""
+
+
 def _days(days: int | None) -> timedelta | None:
     return None if days is None else timedelta(days=days)
 
@@ -166,7 +181,7 @@ def compile_fact(fact: Fact, slot: int = -1) -> CompiledFact:
                         fact.status, fact.confirmed, fact.within_days, fact.older_than_days,
                         fact.ended_within_days, fact.present, fact.above, fact.below,
                         fact.at_least, fact.at_most, fact.score, fact.band, fact.age_below,
-                        fact.age_at_least)
+                        fact.age_at_least, _limit_words(fact))
 
 
 def group_of(facts: Iterable[CompiledFact], planned: bool = False) -> FactGroup:
