@@ -203,17 +203,20 @@ class _AbsentChart:
 _ABSENT: dict[tuple[object, ...], tuple[Plan, _AbsentChart]] = {}
 
 
+_KINDS = tuple(RESOURCE.values())
+
+
 def _absent_chart(plan: Plan, record: PatientRecord) -> _AbsentChart:
-    missing, read = record.missing, record.read
-    state = tuple((missing.get(kind) if kind in missing else None, kind in read)
-                  for kind in RESOURCE.values())
-    key = (id(plan), state)
+    # the state: why each resource type could not be read (if so), and whether it was
+    missing = tuple(map(record.missing.get, _KINDS))
+    read = tuple(map(record.read.__contains__, _KINDS))
+    key = (id(plan), missing, read)
     cached = _ABSENT.get(key)
     if cached is not None and cached[0] is plan:
         return cached[1]
     if len(_ABSENT) > 256:  # the reasons a resource type could not be read vary: bounded
         _ABSENT.clear()
-    chart = _AbsentChart(plan.content, state)
+    chart = _AbsentChart(plan.content, tuple(zip(missing, read, strict=True)))
     _ABSENT[key] = (plan, chart)
     return chart
 
