@@ -408,21 +408,6 @@ class FactEvaluator:
         return (fact.within is None or when >= self.record.as_of - fact.within) and (
             when <= self._upper)
 
-    def _old_enough(self, when: datetime | None, fact: CompiledFact) -> bool:
-        """For `older_than_days`: a dated record at least that old (undated ones are not)."""
-        if fact.older_than is None:
-            return True
-        return when is not None and when <= self.record.as_of - fact.older_than
-
-    def _ended_recently(self, finding: Finding, fact: CompiledFact) -> bool:
-        """For `ended_within_days`: ended (abatementDateTime) in that window, not later
-        than now."""
-        if fact.ended_within is None:
-            return True
-        ended = finding.ended
-        return ended is not None and (
-            self.record.as_of - fact.ended_within <= ended <= self._upper)
-
     def _condition(self, compiled: CompiledFact) -> Answer:
         """One pass over the concept's findings (the window bounds worked out once): those
         that hold, those refuted, and whether any has the wanted status at all."""
