@@ -209,7 +209,7 @@ def _wells_score(wells: ScoreResult, unknown: list[CriterionResult]) -> str:
 def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
     dvt = assessment.dvt
     wells = dvt.wells
-    unknown = wells.unknown  # a property that filters the results on every read: read once
+    unknown = wells.unknown  # read once for the lines below
     step = dvt.step
     named = _template_fields(step.summary) | _template_fields(step.detail)
     fields: dict[str, Any] = {}  # what the step's texts name, nothing more
