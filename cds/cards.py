@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from cds.content import ACT_ORDER, ActWithin, Content, Criterion, Indicator, Order
+from cds.content import ACT_ORDER, ActWithin, Content, Criterion, Indicator, Order, per_content
 from cds.hooks import Action, Card, Link, OverrideReason, Source, Suggestion
 from cds.reasoning.assessment import Assessment
 from cds.reasoning.differential import CauseResult
@@ -439,16 +439,7 @@ def _kit_for(content: Content) -> _Kit:
     )
 
 
-_KITS: dict[int, tuple[Content, _Kit]] = {}
-
-
-def _kit(content: Content) -> _Kit:
-    entry = _KITS.get(id(content))
-    if entry is None or entry[0] is not content:
-        if len(_KITS) > 16:
-            _KITS.clear()
-        entry = _KITS[id(content)] = (content, _kit_for(content))
-    return entry[1]
+_kit = per_content(_kit_for)
 
 
 _CARD_NAMESPACE = CARD_NAMESPACE.bytes

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
-from functools import cache
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache, wraps
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
@@ -530,3 +530,31 @@ def load_content(root: Path | None = None) -> Content:
 @cache
 def default_content() -> Content:
     return load_content()
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def per_content(
+    work: Callable[Concatenate[Content, P], T],
+) -> Callable[Concatenate[Content, P], T]:
+    """`work(content, ...)` worked out once per copy of cards/ (and per further arguments,
+    which must be hashable), for what every hook call asks of the content: its compiled
+    rules, card parts, prefetch templates. A Content is neither hashable nor
+    weak-referenceable (a pydantic model), so it is remembered by identity, kept beside its
+    answer (an id can be reused once a content is freed); the memo stays small, since a
+    service loads one content and the tests a few."""
+    memo: dict[tuple[Any, ...], tuple[Content, T]] = {}
+
+    @wraps(work)
+    def remembered(content: Content, *args: P.args, **kwargs: P.kwargs) -> T:
+        key = (id(content), *args, *kwargs.items())
+        entry = memo.get(key)
+        if entry is None or entry[0] is not content:
+            if len(memo) >= 64:
+                memo.clear()
+            entry = memo[key] = (content, work(content, *args, **kwargs))
+        return entry[1]
+
+    return remembered

@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from cds.content import Content
+from cds.content import Content, per_content
 from cds.fhir.scope import within
 from cds.fhir.transport import DeadlinePassed, FetchGuard, guarded_session
 from cds.hooks import HookRequest
@@ -96,20 +96,10 @@ def prefetch_keys(content: Content, hook: str = "patient-view") -> list[Prefetch
     ]
 
 
-# (id(content), hook) -> (content, its keys): the templates depend on cards/ alone, so each
-# copy of the content works them out once, not on every hook call
-_KEYS: dict[tuple[int, str], tuple[Content, tuple[PrefetchKey, ...]]] = {}
-
-
+@per_content
 def _keys_of(content: Content, hook: str) -> tuple[PrefetchKey, ...]:
-    known = _KEYS.get((id(content), hook))
-    if known is not None and known[0] is content:
-        return known[1]
-    keys = tuple(prefetch_keys(content, hook))
-    if len(_KEYS) >= 64:  # contents are few (tests make more): stay bounded
-        _KEYS.clear()
-    _KEYS[(id(content), hook)] = (content, keys)
-    return keys
+    """prefetch_keys, worked out once per copy of cards/ and hook (not on every call)."""
+    return tuple(prefetch_keys(content, hook))
 
 
 def answer_keys(content: Content) -> list[PrefetchKey]:

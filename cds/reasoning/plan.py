@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from cds.content import Cause, Content, Criterion, Fact, PathwayStep, RedFlagFamily, Score
+from cds.content import (
+    Cause,
+    Content,
+    Criterion,
+    Fact,
+    PathwayStep,
+    RedFlagFamily,
+    Score,
+    per_content,
+)
 
 FactKind = Literal["condition", "observation", "procedure", "medication", "score", "age"]
 # the FHIR resource type each kind of charted fact is read from
@@ -308,14 +317,7 @@ class Plan:
                 self.criteria_of.setdefault(concept, []).append((index, position))
 
 
-_PLANS: dict[int, Plan] = {}
-
-
+@per_content
 def plan_for(content: Content) -> Plan:
     """The content's plan, compiled on first use (one per Content the process loads)."""
-    plan = _PLANS.get(id(content))
-    if plan is None or plan.content is not content:
-        if len(_PLANS) > 16:  # tests load a few contents; a service one
-            _PLANS.clear()
-        plan = _PLANS[id(content)] = Plan(content)
-    return plan
+    return Plan(content)

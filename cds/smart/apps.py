@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from cds.content import Content
+from cds.content import Content, per_content
 from cds.hooks import Link
 
 if TYPE_CHECKING:  # the reasoning imports the record, which imports the answers reader
@@ -54,24 +54,16 @@ def _load(root: str) -> tuple[SmartApp, ...]:
     return tuple(SmartApp.model_validate(item) for item in data.get("apps", []))
 
 
+@per_content
 def smart_apps(content: Content) -> tuple[SmartApp, ...]:
     """The apps of this copy of cards/, checked against its scores and sources (once per
     copy: every hook call asks)."""
-    entry = _CHECKED.get(id(content))
-    if entry is not None and entry[0] is content:
-        return entry[1]
     apps = _load(content.root)
     scores = {content.dvt.score.id, content.pe_score.id}
     for app in apps:
         if app.score not in scores or app.source not in content.sources:
             raise ValueError(f"cards/apps.toml: app {app.id} names an unknown score or source")
-    if len(_CHECKED) > 16:
-        _CHECKED.clear()
-    _CHECKED[id(content)] = (content, apps)
     return apps
-
-
-_CHECKED: dict[int, tuple[Content, tuple[SmartApp, ...]]] = {}
 
 
 def app_for_score(content: Content, score_id: str) -> SmartApp | None:
