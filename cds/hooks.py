@@ -55,18 +55,20 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
     @classmethod
-    def checked(cls, fields: dict[str, Any]) -> Self:
+    def checked(cls, fields: dict[str, Any], private: dict[str, Any] | None = None) -> Self:
         """An instance of values already checked against this model (`check_card`, or models
         validated once at content load), without validating them again: on the hook path
         pydantic's validation costs more than building the card. Fields left out are None;
-        a dict that gives every field, in the model's order, becomes the instance's own."""
-        defaults, private = _blank(cls)
+        a dict that gives every field, in the model's order, becomes the instance's own.
+        `private`: values of private attributes, the others keep their defaults."""
+        defaults, blank = _blank(cls)
         model = _new(cls)
         _set(model, "__dict__", fields if len(fields) == len(cls.__pydantic_fields__)
              else {**defaults, **fields})
         _set(model, "__pydantic_fields_set__", set(fields))
         _set(model, "__pydantic_extra__", {})
-        _set(model, "__pydantic_private__", dict(private) if private is not None else None)
+        _set(model, "__pydantic_private__",
+             None if blank is None else {**blank, **private} if private else dict(blank))
         return model
 
 
@@ -268,25 +270,15 @@ class Card(WireModel):
         against the models (cds.cards' kit), so only those are checked (`check_own_values`)."""
         if len(fields) != len(cls.__pydantic_fields__):  # model_fields costs more
             raise ValueError("an issued card gives every field (None where it has no value)")
-        card = _new(cls)  # as `checked` does, with the private attribute set at once
-        _set(card, "__dict__", fields)
-        _set(card, "__pydantic_fields_set__", set(fields))
-        _set(card, "__pydantic_extra__", {})
-        _set(card, "__pydantic_private__",
-             {"_wire": check_own_values(wire) if templated else check_card(wire)})
-        return card
+        return cls.checked(fields, {"_wire": check_own_values(wire) if templated
+                                    else check_card(wire)})
 
     def wire(self) -> dict[str, Any]:
         """The card's JSON: as issued (read it, don't edit it), else from the model."""
-        issued = self.__pydantic_private__["_wire"]  # type: ignore[index]  # Card has one
-        return issued if issued is not None else super().wire()
-
-    def _private(self) -> dict[str, Any]:
         # pydantic's own storage of private attributes, read directly: its attribute lookup
         # costs more than the rest of wire()
-        private = self.__pydantic_private__
-        assert private is not None
-        return private
+        issued = self.__pydantic_private__["_wire"]  # type: ignore[index]  # Card has one
+        return issued if issued is not None else super().wire()
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -294,24 +286,15 @@ class Card(WireModel):
             self._wire = None  # the issued JSON no longer says what the card says
 
 
-if set(Card.__private_attributes__) != {"_wire"}:  # what Card.issued sets
-    raise TypeError("Card.issued sets _wire only: give it the new private attributes too")
-
 
 def check_card(card: dict[str, Any]) -> dict[str, Any]:
     """The rules `Card` validates, on a card's JSON: what any card the service sends must
     obey (cds-resp-1..6, no nulls, no empty lists). Cheap enough for every card of every
     response; tests compare it with the models on every example."""
-    summary = card.get("summary")
-    if not isinstance(summary, str) or not 0 < len(summary) <= SUMMARY_LIMIT:
-        raise ValueError(f"card summary must be 1 to {SUMMARY_LIMIT} characters: {summary!r}")
-    if card.get("indicator") not in INDICATORS:
-        raise ValueError(f"card indicator {card.get('indicator')!r} is not one of {INDICATORS}")
+    check_own_values(card)
     source = card.get("source")
     if not isinstance(source, dict) or not source.get("label"):
         raise ValueError("a card names its source with a label")
-    if None in card.values():
-        raise ValueError("a card leaves out what it has no value for, rather than null")
     for key in ("suggestions", "overrideReasons", "links"):
         if key in card and not card[key]:
             raise ValueError(f"{key} must be left out rather than empty")
@@ -336,11 +319,11 @@ def check_own_values(card: dict[str, Any]) -> dict[str, Any]:
     """The rules of `check_card` that a card's own values can break (summary length,
     indicator, detail, no nulls), for a card whose source, suggestions, override reasons and
     links come from templates already checked against the models."""
-    summary = card["summary"]
-    if not 0 < len(summary) <= SUMMARY_LIMIT:
+    summary = card.get("summary")
+    if not isinstance(summary, str) or not 0 < len(summary) <= SUMMARY_LIMIT:
         raise ValueError(f"card summary must be 1 to {SUMMARY_LIMIT} characters: {summary!r}")
-    if card["indicator"] not in INDICATORS:
-        raise ValueError(f"card indicator {card['indicator']!r} is not one of {INDICATORS}")
+    if card.get("indicator") not in INDICATORS:
+        raise ValueError(f"card indicator {card.get('indicator')!r} is not one of {INDICATORS}")
     if None in card.values():
         raise ValueError("a card leaves out what it has no value for, rather than null")
     return card
