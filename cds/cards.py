@@ -519,27 +519,23 @@ def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
         "redFlag": draft.red_flag,
         "evidence": list(dict.fromkeys([e.reference for e in draft.evidence])),
     }}
-    override_wire = [dict(r) for r in kit.override_wire]
-    # the JSON's keys in the order the specification lists them (and the models' fields)
+    suggestions: list[Suggestion] | None = None
+    selection = None
+    proposed: dict[str, Any] = {}  # the JSON's suggestions, when the card proposes orders
     if draft.orders:
         card_id = bytes.fromhex(card_uuid.replace("-", ""))
         suggestions, suggestions_wire = _suggestions(draft, kit, call, card_id)
-        card = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
-                "indicator": draft.indicator, "source": dict(source_wire),
-                "suggestions": suggestions_wire, "selectionBehavior": "any",
-                "overrideReasons": override_wire, "links": links_wire, "extension": extension}
-        return Card.issued(card, {
-            "uuid": card_uuid, "summary": draft.summary, "detail": detail,
-            "indicator": draft.indicator, "source": source, "suggestions": suggestions,
-            "selectionBehavior": "any", "overrideReasons": list(kit.override),
-            "links": list(links), "extension": extension}, templated=True)
+        selection = "any"
+        proposed = {"suggestions": suggestions_wire, "selectionBehavior": selection}
+    # the JSON's keys in the order the specification lists them (and the models' fields)
     card = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
-            "indicator": draft.indicator, "source": dict(source_wire),
-            "overrideReasons": override_wire, "links": links_wire, "extension": extension}
+            "indicator": draft.indicator, "source": dict(source_wire), **proposed,
+            "overrideReasons": [dict(r) for r in kit.override_wire], "links": links_wire,
+            "extension": extension}
     return Card.issued(card, {
         "uuid": card_uuid, "summary": draft.summary, "detail": detail,
-        "indicator": draft.indicator, "source": source, "suggestions": None,
-        "selectionBehavior": None, "overrideReasons": list(kit.override),
+        "indicator": draft.indicator, "source": source, "suggestions": suggestions,
+        "selectionBehavior": selection, "overrideReasons": list(kit.override),
         "links": list(links), "extension": extension}, templated=True)
 
 
