@@ -587,15 +587,10 @@ class RecordBuilder:
         status and its date; only then is the rest read, if any rule looks that far back.
         One loop for a whole list (a chart's results are most of what it sends); a result
         whose read elements are malformed is reported and skipped, as build() does."""
-        code_plans, as_of, deferred = self._code_plans, record.as_of, record.deferred
+        as_of, deferred = record.as_of, record.deferred
         for raw in items:
             try:
-                code: Any = raw.get("code")
-                try:  # _plan_for, written out: the usual code, of one coding, seen before
-                    (coding,) = code["coding"]
-                    plan = code_plans[coding["system"]][coding["code"]]
-                except (KeyError, TypeError, ValueError):
-                    plan = self._plan_of_code(code)
+                plan = self._plan_for(raw.get("code"))
                 if plan is None:
                     continue
                 status = raw.get("status")

@@ -232,14 +232,8 @@ def elements(raw: dict[str, Any], key: str, path: str = "") -> list[dict[str, An
 
 
 def codeable(raw: dict[str, Any], key: str, path: str = "") -> Codeable | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if type(value) is dict:
-        usual = _usual_concept(value)
-        if usual is not None:
-            return usual
-    return concept(element(raw, key, path) or {}, f"{path}{key}.")
+    value = element(raw, key, path)
+    return None if value is None else concept(value, f"{path}{key}.")
 
 
 def checked_codeable(raw: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
