@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from cds.content import Cause, Content
-from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
+from cds.reasoning.facts import MET, UNKNOWN, Answer, CriterionResult, FactEvaluator
 from cds.reasoning.plan import CompiledSection
 
 
@@ -27,7 +27,7 @@ class CauseResult:
 
     def shown(self, from_points: float) -> bool:
         """Listed as a likely cause: documented, or enough supporting facts."""
-        return self.documented.truth is _MET or (
+        return self.documented.truth is MET or (
             self.points >= from_points and bool(self.met_supports))
 
     def met(self, which: str) -> list[CriterionResult]:
@@ -36,7 +36,7 @@ class CauseResult:
 
     @property
     def missing(self) -> list[CriterionResult]:
-        return [r for r in self.supports + self.against if r.truth is _UNKNOWN]
+        return [r for r in self.supports + self.against if r.truth is UNKNOWN]
 
 
 def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseResult]:
@@ -64,17 +64,15 @@ def _evaluate_cause(cause: Cause, compiled: CompiledSection, facts: FactEvaluato
     plus: float = 0  # summed in the criteria's order, as sum() would
     minus: float = 0
     for position, (r, weight) in enumerate(zip(results, compiled.weights, strict=True)):
-        if r.answer.truth is _MET:
+        if r.answer.truth is MET:
             if position < split:
                 met_supports.append(r)
                 plus += weight
             else:
                 met_against.append(r)
                 minus += weight
-    points = ((facts.plan.documented_weight if documented.truth is _MET else 0.0)
+    points = ((facts.plan.documented_weight if documented.truth is MET else 0.0)
               + plus - minus)
     return CauseResult(cause, documented, supports, against, points, met_supports,
                        met_against)
 
-
-_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN  # see cds.reasoning.facts

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Literal
 
 from cds.content import Content, DdimerAssay, PathwayStep, Population
-from cds.reasoning.facts import Answer, Evidence, FactEvaluator, Truth
+from cds.reasoning.facts import MET, Answer, Evidence, FactEvaluator
 from cds.reasoning.plan import plan_for
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import Measurement, PatientRecord, unit_words
@@ -30,7 +30,6 @@ class DdimerResult:
             self.measurement) else []
 
 
-_MET = Truth.MET  # see cds.reasoning.facts
 _NO_DDIMER = DdimerResult("none")  # frozen: shared by every call without a D-dimer
 
 
@@ -90,16 +89,16 @@ def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) 
     ddimer = latest_ddimer(content, record)
     diagnosed = facts.group(plan.diagnosed)
     suspected = None
-    if diagnosed.truth is not _MET:
+    if diagnosed.truth is not MET:
         anyhow = facts.group(plan.suspected)
-        suspected = anyhow if anyhow.truth is _MET else None
+        suspected = anyhow if anyhow.truth is MET else None
     population, population_answer, population_id = None, None, ""
     for candidate, candidate_id, group in plan.populations:
         answer = facts.group(group)
-        if answer.truth is _MET:
+        if answer.truth is MET:
             population, population_answer, population_id = candidate, answer, candidate_id
             break
-    if diagnosed.truth is _MET:
+    if diagnosed.truth is MET:
         band = "diagnosed"
     elif population is not None:
         band = population_id

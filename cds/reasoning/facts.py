@@ -44,8 +44,9 @@ class Truth(Enum):
     UNKNOWN = "unknown"
 
 
-# module constants: on Python 3.11 every `Truth.MET` is a call of EnumType.__getattr__
-_MET, _NOT_MET, _UNKNOWN = Truth.MET, Truth.NOT_MET, Truth.UNKNOWN
+# module constants (imported by the other rule families too): on Python 3.11 every
+# `Truth.MET` is a call of EnumType.__getattr__
+MET, NOT_MET, UNKNOWN = Truth.MET, Truth.NOT_MET, Truth.UNKNOWN
 
 # The answers and results below are made many times a call, and a frozen dataclass is slow
 # to make: they are plain slotted dataclasses (hashable, as before). Never change one after it
@@ -68,7 +69,7 @@ class Answer:
 
     @property
     def met(self) -> bool:
-        return self.truth is _MET
+        return self.truth is MET
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -88,7 +89,7 @@ def any_of(answers: Sequence[Answer]) -> Answer:
     if len(answers) == 1:
         only = answers[0]
         truth = only.truth
-        if not ((truth is _UNKNOWN and only.evidence) or (truth is _MET and only.reason)):
+        if not ((truth is UNKNOWN and only.evidence) or (truth is MET and only.reason)):
             return only  # one way of recording the fact: its answer as it is
     # one pass: the met answers, the measured not-met ones, and whether all are not met
     met: list[Answer] = []
@@ -97,38 +98,38 @@ def any_of(answers: Sequence[Answer]) -> Answer:
     all_not_met = bool(answers)
     for a in answers:
         truth = a.truth
-        if truth is _NOT_MET:
+        if truth is NOT_MET:
             if a.measured:
                 measured.append(a)
         else:
             all_not_met = False
-            if truth is _MET:
+            if truth is MET:
                 met.append(a)
             elif a.reason:
                 unknown.append(a.reason)
     if met:
         if len(met) == 1:
-            return Answer(_MET, met[0].evidence)
-        return Answer(_MET, tuple(e for a in met for e in a.evidence))
+            return Answer(MET, met[0].evidence)
+        return Answer(MET, tuple(e for a in met for e in a.evidence))
     if measured:
-        return Answer(_NOT_MET, tuple(e for a in measured for e in a.evidence),
+        return Answer(NOT_MET, tuple(e for a in measured for e in a.evidence),
                       "; ".join(a.reason for a in measured if a.reason), measured=True)
     if all_not_met:
-        return Answer(_NOT_MET, tuple(e for a in answers for e in a.evidence),
+        return Answer(NOT_MET, tuple(e for a in answers for e in a.evidence),
                       "; ".join(dict.fromkeys(a.reason for a in answers if a.reason)))
-    return Answer(_UNKNOWN, (), "; ".join(dict.fromkeys(unknown)))
+    return Answer(UNKNOWN, (), "; ".join(dict.fromkeys(unknown)))
 
 
 def all_of(answers: Sequence[Answer]) -> Answer:
-    not_met = [a for a in answers if a.truth is _NOT_MET]
+    not_met = [a for a in answers if a.truth is NOT_MET]
     if not_met:
-        return Answer(_NOT_MET, tuple(e for a in not_met for e in a.evidence),
+        return Answer(NOT_MET, tuple(e for a in not_met for e in a.evidence),
                       "; ".join(a.reason for a in not_met if a.reason))
-    if all(a.truth is _MET for a in answers):
-        return Answer(_MET, tuple(e for a in answers for e in a.evidence))
-    unknown = [a.reason for a in answers if a.truth is _UNKNOWN and a.reason]
-    evidence = tuple(e for a in answers if a.truth is _MET for e in a.evidence)
-    return Answer(_UNKNOWN, evidence, "; ".join(dict.fromkeys(unknown)))
+    if all(a.truth is MET for a in answers):
+        return Answer(MET, tuple(e for a in answers for e in a.evidence))
+    unknown = [a.reason for a in answers if a.truth is UNKNOWN and a.reason]
+    evidence = tuple(e for a in answers if a.truth is MET for e in a.evidence)
+    return Answer(UNKNOWN, evidence, "; ".join(dict.fromkeys(unknown)))
 
 
 class _AbsentChart:
@@ -189,15 +190,15 @@ class _AbsentChart:
     def _not_documented(self, fact: CompiledFact) -> Answer:
         concept = self.content.concepts[fact.concept_id]
         if not (concept.codings or concept.valuesets or concept.qualified):
-            return Answer(_UNKNOWN, (), f"{concept.label}: no standard code, so never "
+            return Answer(UNKNOWN, (), f"{concept.label}: no standard code, so never "
                                                "recorded in a computable way; ask or examine")
         missing, read = self.state[fact.resource]
         if missing is not None:
-            return Answer(_UNKNOWN, (), f"{fact.resource} resources could not be read "
+            return Answer(UNKNOWN, (), f"{fact.resource} resources could not be read "
                                                f"({missing})")
         if not read:
-            return Answer(_UNKNOWN, (), f"{fact.resource} resources were not available")
-        return Answer(_UNKNOWN, (), f"{concept.label}: {fact.absent}")
+            return Answer(UNKNOWN, (), f"{fact.resource} resources were not available")
+        return Answer(UNKNOWN, (), f"{concept.label}: {fact.absent}")
 
 
 _ABSENT: dict[tuple[object, ...], tuple[Plan, _AbsentChart]] = {}
@@ -293,14 +294,14 @@ class FactEvaluator:
         recent answer to the score's questionnaire (cds.smart.answers)."""
         results = self.results(section)
         if self.record.answers:
-            return [self._answered(score.id, r) if r.answer.truth is _UNKNOWN else r
+            return [self._answered(score.id, r) if r.answer.truth is UNKNOWN else r
                     for r in results]
         return results
 
     def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
         """One criterion of a score, as `score_results` answers it."""
         result = self.criterion(criterion)
-        if result.answer.truth is not _UNKNOWN or not self.record.answers:
+        if result.answer.truth is not UNKNOWN or not self.record.answers:
             return result
         return self._answered(score_id, result)
 
@@ -312,8 +313,8 @@ class FactEvaluator:
             return result
         evidence = (Evidence(given.reference, given.text),)
         if given.value:
-            return CriterionResult(criterion, Answer(_MET, evidence))
-        return CriterionResult(criterion, Answer(_NOT_MET, evidence, given.text))
+            return CriterionResult(criterion, Answer(MET, evidence))
+        return CriterionResult(criterion, Answer(NOT_MET, evidence, given.text))
 
     def _evaluate(self, compiled: CompiledCriterion) -> CriterionResult:
         # one of `when` holds, and (if given) one of `and_when` too
@@ -321,7 +322,7 @@ class FactEvaluator:
         if len(facts) == 1:  # most criteria: one way of recording the fact (see `any_of`)
             answer = self._answer(facts[0])
             truth = answer.truth
-            if (truth is _UNKNOWN and answer.evidence) or (truth is _MET and answer.reason):
+            if (truth is UNKNOWN and answer.evidence) or (truth is MET and answer.reason):
                 answer = any_of((answer,))
         else:
             answer = self._any(compiled.when)
@@ -442,20 +443,20 @@ class FactEvaluator:
                     f.ended is not None and ended_from <= f.ended <= upper):
                 positive.append(f)  # ended_within_days: ended in that window, not later
         if positive:
-            return Answer(_MET, tuple(Evidence(f.reference, f.text) for f in positive))
+            return Answer(MET, tuple(Evidence(f.reference, f.text) for f in positive))
         if refuted:
-            return Answer(_NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
+            return Answer(NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
                           "recorded as absent or refuted")
         if not older:
             return self._absent.fact(compiled)
         label = self._plan.words[concept_id][0]
         if fact.ended_within_days is not None:
-            return Answer(_UNKNOWN, (), f"{label}: did not end in the last "
+            return Answer(UNKNOWN, (), f"{label}: did not end in the last "
                                         f"{fact.ended_within_days} days")
         if fact.older_than_days is not None:
-            return Answer(_UNKNOWN, (), f"{label}: recorded within {fact.older_than_days} "
+            return Answer(UNKNOWN, (), f"{label}: recorded within {fact.older_than_days} "
                                         "days (current, not history)")
-        return Answer(_UNKNOWN, (), f"{label}: only {_STATE[fact.status]}records older than "
+        return Answer(UNKNOWN, (), f"{label}: only {_STATE[fact.status]}records older than "
                                     f"{fact.within_days} days")
 
     def _observation(self, compiled: CompiledFact) -> Answer:
@@ -479,9 +480,9 @@ class FactEvaluator:
         evidence = (Evidence(latest.reference, latest.text),)
         if present is not None:
             if latest.present == present:
-                return Answer(_MET, evidence)
+                return Answer(MET, evidence)
             label = self._plan.words[compiled.concept_id][0]
-            return Answer(_NOT_MET, evidence, f"{label} recorded as "
+            return Answer(NOT_MET, evidence, f"{label} recorded as "
                                               f"{'present' if latest.present else 'absent'}")
         value = latest.value if latest.value is not None else 0.0
         if fact.above is not None:
@@ -493,10 +494,10 @@ class FactEvaluator:
         else:
             holds = value <= (fact.at_most or 0.0)
         if holds:
-            return Answer(_MET, evidence)
+            return Answer(MET, evidence)
         limit = fact.limit or f"at most {fact.at_most:g}"  # (no threshold: as before)
         label, unit = self._plan.words[compiled.concept_id]
-        return Answer(_NOT_MET, evidence, f"{label} {value:g} {unit} is not {limit}",
+        return Answer(NOT_MET, evidence, f"{label} {value:g} {unit} is not {limit}",
                       measured=True)
 
     def _newest(self, items: list[Measurement]) -> Measurement:
@@ -508,24 +509,24 @@ class FactEvaluator:
         events = [e for e in table.get(fact.concept_id, [])
                   if self._in_window(e.when, fact, False)]
         if events:
-            return Answer(_MET, tuple(Evidence(e.reference, e.text) for e in events))
+            return Answer(MET, tuple(Evidence(e.reference, e.text) for e in events))
         return self._absent.fact(fact)
 
     def _score(self, compiled: CompiledFact) -> Answer:
         fact = compiled  # its fields, copied out of the model (see CompiledFact)
         score_id = fact.score or ""
         if score_id not in self.score_ranges:
-            return Answer(_UNKNOWN, (), f"{score_id} not computed")
+            return Answer(UNKNOWN, (), f"{score_id} not computed")
         low, high = self.score_ranges[score_id]
         band_min, band_max = self._plan.bands[score_id][fact.band or ""]
         inside = (band_min is None or low >= band_min) and (band_max is None or high <= band_max)
         outside = (band_min is not None and high < band_min) or (
             band_max is not None and low > band_max)
         if inside:
-            return Answer(_MET, (), "")
+            return Answer(MET, (), "")
         if outside:
-            return Answer(_NOT_MET, (), f"{score_id} is not {fact.band}")
-        return Answer(_UNKNOWN, (), f"{score_id} could be {fact.band} ({low:g} to {high:g})")
+            return Answer(NOT_MET, (), f"{score_id} is not {fact.band}")
+        return Answer(UNKNOWN, (), f"{score_id} could be {fact.band} ({low:g} to {high:g})")
 
     def _age(self, compiled: CompiledFact) -> Answer:
         fact = compiled  # its fields, copied out of the model (see CompiledFact)
@@ -535,21 +536,21 @@ class FactEvaluator:
             self._aged = (age, () if age is None else (Evidence(reference, f"age {age}"),))
         age, evidence = self._aged
         if age is None:
-            return Answer(_UNKNOWN, (), "age unknown (no Patient.birthDate)")
+            return Answer(UNKNOWN, (), "age unknown (no Patient.birthDate)")
         if fact.age_below is not None:
             holds = age < fact.age_below
         else:
             holds = age >= (fact.age_at_least or 0)
         if holds:
-            return Answer(_MET, evidence)
-        return Answer(_NOT_MET, evidence, f"age {age}")
+            return Answer(MET, evidence)
+        return Answer(NOT_MET, evidence, f"age {age}")
 
 
 def evidence_of(results: Iterable[CriterionResult]) -> list[Evidence]:
     """The cited resources of the met results, each once, in order."""
     seen: dict[str, Evidence] = {}
     for result in results:
-        if result.truth is _MET:
+        if result.truth is MET:
             for item in result.answer.evidence:
                 seen.setdefault(item.reference + item.text, item)
     return list(seen.values())

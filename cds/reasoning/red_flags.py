@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds.content import Content, Indicator, RedFlagFamily
-from cds.reasoning.facts import Answer, CriterionResult, FactEvaluator, Truth
+from cds.reasoning.facts import MET, UNKNOWN, Answer, CriterionResult, FactEvaluator
 from cds.reasoning.plan import CompiledSection
 
 
@@ -50,14 +50,12 @@ def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: Fa
     for r, alone, alone_with in zip(flags, compiled.standalone, compiled.standalone_with,
                                     strict=True):
         truth = r.answer.truth
-        if truth is _MET:
+        if truth is MET:
             met.append(r)
             if not standalone:
                 standalone = alone or (alone_with is not None
-                                      and facts.group(alone_with).truth is _MET)
-        elif truth is _UNKNOWN:
+                                      and facts.group(alone_with).truth is MET)
+        elif truth is UNKNOWN:
             unknown.append(r)
     return RedFlagResult(family, flags, escalation, standalone, met, unknown, bool(met))
 
-
-_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN  # see cds.reasoning.facts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds.content import Band, Score
-from cds.reasoning.facts import CriterionResult, FactEvaluator, Truth
+from cds.reasoning.facts import MET, UNKNOWN, CriterionResult, FactEvaluator
 from cds.reasoning.plan import CompiledSection
 
 
@@ -65,10 +65,10 @@ def _evaluate(score: Score, compiled: CompiledSection, facts: FactEvaluator) -> 
     above: float = 0  # what they could add
     for r, p, lowers in zip(results, compiled.points, compiled.lowers, strict=True):
         truth = r.answer.truth
-        if truth is _MET:
+        if truth is MET:
             met.append(r)
             points += p
-        elif truth is _UNKNOWN:
+        elif truth is UNKNOWN:
             if lowers:
                 pending.append(r)
             else:
@@ -82,5 +82,3 @@ def _evaluate(score: Score, compiled: CompiledSection, facts: FactEvaluator) -> 
     return ScoreResult(score, results, points, low, high, _band_for(score, low, high, facts),
                        met, unknown, pending)
 
-
-_MET, _UNKNOWN = Truth.MET, Truth.UNKNOWN  # see cds.reasoning.facts
