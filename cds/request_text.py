@@ -24,11 +24,13 @@ _RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")  # surrogates encode
 
 def lone_surrogate(body: bytes) -> int | None:
     """Byte offset of the first lone surrogate in a JSON body, or None if there is none."""
-    if b"\xed" in body:  # memchr-fast: a surrogate encoded as UTF-8 starts with this byte
+    # substring tests first (memchr-fast): almost every body has neither a surrogate's UTF-8
+    # lead byte nor a \ud8..\udf escape, and the regular expressions are only run on those that do
+    if b"\xed" in body:
         raw = _RAW_SURROGATE.search(body)
         if raw is not None:
             return raw.start()
-    if b"\\" not in body:  # no escapes at all
+    if b"\\ud" not in body and b"\\uD" not in body:
         return None
     high_end: int | None = None  # where a pending high surrogate escape ends
     for match in _ESCAPE.finditer(body):
