@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TypeVar, cast
 
-from cds.content import Content, Criterion, Fact, Score
+from cds.content import Content, Criterion, Fact, Score, per_content
 from cds.reasoning.plan import (
     RESOURCE,
     CompiledCriterion,
@@ -201,25 +201,20 @@ class _AbsentChart:
         return Answer(UNKNOWN, (), f"{concept.label}: {fact.absent}")
 
 
-_ABSENT: dict[tuple[object, ...], tuple[Plan, _AbsentChart]] = {}
-
-
 _KINDS = tuple(RESOURCE.values())
 
 
-def _absent_chart(plan: Plan, record: PatientRecord) -> _AbsentChart:
+def _absent_chart(content: Content, record: PatientRecord) -> _AbsentChart:
     # the state: why each resource type could not be read (if so), and whether it was
-    missing = tuple(map(record.missing.get, _KINDS))
-    read = tuple(map(record.read.__contains__, _KINDS))
-    key = (id(plan), missing, read)
-    cached = _ABSENT.get(key)
-    if cached is not None and cached[0] is plan:
-        return cached[1]
-    if len(_ABSENT) > 256:  # the reasons a resource type could not be read vary: bounded
-        _ABSENT.clear()
-    chart = _AbsentChart(plan.content, tuple(zip(missing, read, strict=True)))
-    _ABSENT[key] = (plan, chart)
-    return chart
+    return _absent_in_state(content, tuple(zip(map(record.missing.get, _KINDS),
+                                               map(record.read.__contains__, _KINDS),
+                                               strict=True)))
+
+
+@per_content
+def _absent_in_state(content: Content, state: tuple[tuple[str | None, bool], ...],
+                     ) -> _AbsentChart:
+    return _AbsentChart(content, state)
 
 
 def _charted(record: PatientRecord) -> set[str]:
@@ -239,7 +234,7 @@ class FactEvaluator:
         self.score_ranges: dict[str, tuple[float, float]] = {}
         self._plan = self.plan = plan = plan_for(content)
         self._charted = charted = _charted(record)
-        self._absent = _absent_chart(plan, record)
+        self._absent = _absent_chart(content, record)
         # each fact's answer once known, by slot: those about unrecorded concepts from the start
         self._memo = memo = self._absent.answers(plan)
         # the sections (by index) the chart's concepts touch, and of each the criteria (by
