@@ -23,7 +23,7 @@ from cds.content import ACT_ORDER, ActWithin, Content, Criterion, Indicator, Ord
 from cds.hooks import Action, Card, Link, OverrideReason, Source, Suggestion
 from cds.reasoning.assessment import Assessment
 from cds.reasoning.differential import CauseResult
-from cds.reasoning.facts import CriterionResult, Evidence, Truth, evidence_of
+from cds.reasoning.facts import UNKNOWN, CriterionResult, Evidence, evidence_of
 from cds.reasoning.red_flags import RedFlagResult
 from cds.reasoning.scores import ScoreResult
 from cds.smart.apps import smart_links
@@ -125,9 +125,8 @@ def _found(result: CriterionResult) -> str:
 
 def _asks(results: Iterable[CriterionResult]) -> list[str]:
     """What to ask or examine: the open criteria that say how."""
-    unknown = Truth.UNKNOWN
     return [c.check or c.label for r in results
-            if r.answer.truth is unknown and ((c := r.criterion).ask or c.check)]
+            if r.answer.truth is UNKNOWN and ((c := r.criterion).ask or c.check)]
 
 
 def _with_points(criterion: Criterion) -> str:
