@@ -1,8 +1,11 @@
 """Over HTTP: requests/s and latency of the hook endpoint against a bare FastAPI endpoint,
 both served by uvicorn with one worker and loaded by `wrk` with 8 concurrent connections.
 
-Each request carries a fresh hookInstance, as an EHR's would. Rounds alternate bare and hook
-servers so that a busy machine slows both alike; the medians of the rounds are reported.
+Each request carries a fresh hookInstance, as an EHR's would. Both servers run side by side
+for the whole comparison and short loads alternate between them (bare, hook, then hook, bare,
+...), so that the minutes when a shared machine runs slow fall on both alike; the medians are
+reported, with each server's CPU time per request, which wrk's own share of the machine does
+not blur.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cds.bench.inputs import HOOK_INSTANCE
@@ -55,6 +58,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     failed: int  # non-2xx answers, socket errors and timeouts
+    requests: int = 0
+    cpu_ms: float | None = None  # the server process's CPU per request (None: no /proc)
 
 
 def wrk_available() -> bool:
@@ -107,6 +112,23 @@ class Server:
             if reply.status != 200:
                 raise RuntimeError(f"{self.url}{PATH} answered HTTP {reply.status}")
 
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU time of the server process so far (Linux /proc)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def load(self, body: bytes, seconds: float, workdir: Path) -> Load:
+        """wrk against this server, with the server's CPU time per request."""
+        before = self.cpu_seconds()
+        result = run_wrk(self.url, body, seconds, workdir)
+        after = self.cpu_seconds()
+        if before is None or after is None or not result.requests:
+            return result
+        return replace(result, cpu_ms=1000 * (after - before) / result.requests)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -128,24 +150,31 @@ def run_wrk(url: str, body: bytes, seconds: float, workdir: Path) -> Load:
         check=True, timeout=seconds + 60)
     line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
     requests, micros, p50, p99, status, sock, timeouts = (int(v) for v in line.split()[1:])
-    return Load(requests / (micros / 1e6), p50 / 1000, p99 / 1000, status + sock + timeouts)
+    return Load(requests / (micros / 1e6), p50 / 1000, p99 / 1000, status + sock + timeouts,
+                requests)
 
 
 def compare(bodies: dict[str, bytes], rounds: int, seconds: float,
             ) -> dict[str, dict[str, list[Load]]]:
-    """{body name: {"bare": [...], "hook": [...]}}, one Load per round."""
+    """{body name: {"bare": [...], "hook": [...]}}, one Load per round; round i of both
+    kinds ran back to back (bare first in even rounds, hook first in odd ones)."""
     results: dict[str, dict[str, list[Load]]] = {
         name: {"bare": [], "hook": []} for name in bodies}
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
         workdir = Path(tmp)
-        for _ in range(rounds):
+        servers: dict[str, Server] = {}
+        try:
             for kind, factory in (("bare", "bare_app"), ("hook", "hook_app")):
-                server = Server(factory, workdir)
-                try:
-                    for name, body in bodies.items():
-                        server.check(body)
-                        run_wrk(server.url, body, 1, workdir)  # warm up
-                        results[name][kind].append(run_wrk(server.url, body, seconds, workdir))
-                finally:
-                    server.stop()
+                servers[kind] = Server(factory, workdir)
+            for name, body in bodies.items():
+                for server in servers.values():
+                    server.check(body)
+                    run_wrk(server.url, body, 1, workdir)  # warm up
+                for round_ in range(rounds):
+                    order = ("bare", "hook") if round_ % 2 == 0 else ("hook", "bare")
+                    for kind in order:
+                        results[name][kind].append(servers[kind].load(body, seconds, workdir))
+        finally:
+            for server in servers.values():
+                server.stop()
     return results
