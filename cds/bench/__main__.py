@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 
-from cds import heap
 from cds.bench import inprocess, inputs, load
 
 SIZES = (10, 100, 1_000, 10_000)
@@ -21,11 +20,8 @@ TARGETS = {10: None, 100: 8.0, 1_000: 3.0, 10_000: 3.0}
 
 
 def _in_process(scale: float) -> None:
-    from cds.service import ThighPainService
-
-    service = ThighPainService()
+    service = inprocess.ready_service()
     when = inputs.as_of()
-    heap.settle()  # as the service does at start-up (cds.api)
     print("\n## In process: hook path / orjson.loads of the same body (CPU ms)\n")
     print("| chart | body | orjson.loads ms | hook path ms | ratio | target | rounds |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -46,9 +42,7 @@ def _in_process(scale: float) -> None:
 
 
 def _library(rounds: int) -> None:
-    from cds.service import ThighPainService
-
-    service = ThighPainService()
+    service = inprocess.ready_service()
     when = inputs.as_of()
     print("\n## In process, per input: example library and Synthea patients\n")
     print("| input | body | median ms | worst ms |")

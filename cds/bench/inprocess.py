@@ -15,8 +15,19 @@ from datetime import datetime
 
 import orjson
 
+from cds import heap, units
 from cds.hooks import HookRequest
 from cds.service import ThighPainService
+
+
+def ready_service() -> ThighPainService:
+    """The service as `cds serve` has it once /health/ready says so: its unit registry built
+    (a background thread builds it at start-up, for about a second of CPU that would compete
+    with the first calls timed) and the heap settled (cds.heap)."""
+    service = ThighPainService()
+    units.convert(1.0, "mg/L", "g/L")  # a conversion waits for the registry
+    heap.settle()
+    return service
 
 
 def hook_path(service: ThighPainService, body: bytes, as_of: datetime | None) -> bytes:

@@ -16,8 +16,8 @@ import time
 
 import orjson
 
-from cds import heap
 from cds.bench import inputs
+from cds.bench.inprocess import ready_service
 from cds.cards import CardContext, render_cards
 from cds.hooks import HookRequest, HookResponse
 from cds.prefetch import gather
@@ -62,8 +62,7 @@ def stage_times(service: ThighPainService, body: bytes, rounds: int) -> dict[str
 
 def main() -> int:
     charts = sys.argv[1:] or ["10", "100", "1000"]
-    service = ThighPainService()
-    heap.settle()  # as the service does at start-up
+    service = ready_service()
     print("| chart | " + " | ".join(STAGES) + " | engine (gather..encode) |")
     print("|---" * (len(STAGES) + 2) + "|")
     for chart in charts:
