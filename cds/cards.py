@@ -16,7 +16,7 @@ import string
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from cds.content import ACT_ORDER, ActWithin, Content, Criterion, Indicator, Order, per_content
@@ -478,32 +478,45 @@ def _reasons(evidence: list[Evidence]) -> list[str]:
 
 
 def _suggestions(draft: _Draft, kit: _Kit, call: _Call, card_id: bytes,
-                 ) -> tuple[list[Suggestion], list[dict[str, Any]]]:
-    """The draft orders a card proposes, as JSON and as models of the same values (built
-    directly: the orders' texts and shapes were checked once, by `_order_template`)."""
+                 ) -> list[dict[str, Any]]:
+    """The draft orders a card proposes, as JSON (their models are made from it only when
+    read: `_models`; the orders' texts and shapes were checked once, by `_order_template`)."""
     reasons = _reasons(draft.evidence)
-    models, wired = [], []
+    wired = []
     for order_id in draft.orders:
         order = kit.orders[order_id]
         resource = order.resource(call.patient, call.requester, reasons)
         action = {"type": "create", "description": order.description, "resource": resource}
         suggestion_uuid = _uuid5(card_id, order_id)
-        recommended = True if order_id == draft.recommended else None
-        if recommended:
+        if order_id == draft.recommended:
             wired.append({"label": order.label, "uuid": suggestion_uuid, "isRecommended": True,
                           "actions": [action]})
         else:
             wired.append({"label": order.label, "uuid": suggestion_uuid, "actions": [action]})
-        models.append(Suggestion.checked({
-            "label": order.label, "uuid": suggestion_uuid, "isRecommended": recommended,
-            "actions": [Action.checked({"type": "create", "description": order.description,
-                                        "resource": resource, "resourceId": None})]}))
-    return models, wired
+    return wired
+
+
+def _models(card: dict[str, Any], source: Source, links: list[Link],
+            override: list[OverrideReason]) -> dict[str, Any]:
+    """A card's fields as models, from its JSON and the kit's models of its parts (built
+    directly: the JSON was checked as the card was issued, its parts once at load)."""
+    suggestions = None
+    if "suggestions" in card:
+        suggestions = [Suggestion.checked({
+            "label": s["label"], "uuid": s["uuid"], "isRecommended": s.get("isRecommended"),
+            "actions": [Action.checked({"type": a["type"], "description": a["description"],
+                                        "resource": a["resource"], "resourceId": None})
+                        for a in s["actions"]]}) for s in card["suggestions"]]
+    return {"uuid": card["uuid"], "summary": card["summary"], "detail": card["detail"],
+            "indicator": card["indicator"], "source": source, "suggestions": suggestions,
+            "selectionBehavior": card.get("selectionBehavior"),
+            "overrideReasons": list(override), "links": list(links),
+            "extension": card["extension"]}
 
 
 def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
           smart: dict[str, list[Link]]) -> Card:
-    """The card as JSON, and the same values as models for the code that reads cards."""
+    """The card as JSON; its models are made from it when first read (`Card.issued`)."""
     card_uuid = _uuid5(_CARD_NAMESPACE, f"{call.hook_instance}/{draft.key}")
     source, source_wire = kit.sources[draft.source]
     links, links_wire = kit.links_for((draft.source, *draft.also))
@@ -518,24 +531,18 @@ def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
         "redFlag": draft.red_flag,
         "evidence": list(dict.fromkeys([e.reference for e in draft.evidence])),
     }}
-    suggestions: list[Suggestion] | None = None
-    selection = None
     proposed: dict[str, Any] = {}  # the JSON's suggestions, when the card proposes orders
     if draft.orders:
         card_id = bytes.fromhex(card_uuid.replace("-", ""))
-        suggestions, suggestions_wire = _suggestions(draft, kit, call, card_id)
-        selection = "any"
-        proposed = {"suggestions": suggestions_wire, "selectionBehavior": selection}
+        proposed = {"suggestions": _suggestions(draft, kit, call, card_id),
+                    "selectionBehavior": "any"}
     # the JSON's keys in the order the specification lists them (and the models' fields)
     card = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
             "indicator": draft.indicator, "source": dict(source_wire), **proposed,
             "overrideReasons": [dict(r) for r in kit.override_wire], "links": links_wire,
             "extension": extension}
-    return Card.issued(card, {
-        "uuid": card_uuid, "summary": draft.summary, "detail": detail,
-        "indicator": draft.indicator, "source": source, "suggestions": suggestions,
-        "selectionBehavior": selection, "overrideReasons": list(kit.override),
-        "links": list(links), "extension": extension}, templated=True)
+    return Card.issued(card, partial(_models, card, source, links, kit.override),
+                       templated=True)
 
 
 def _fit_budget(drafts: list[_Draft]) -> list[str]:

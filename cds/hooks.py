@@ -10,8 +10,9 @@ cheaper than validating every call through the models); `Card.issued` wraps them
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Generator, Iterable
 from functools import cache
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 from uuid import UUID
 
 from pydantic import (
@@ -21,8 +22,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -259,19 +262,101 @@ class Card(WireModel):
         return self
 
     _wire: dict[str, Any] | None = PrivateAttr(default=None)
+    # an issued card's models, until first read (`issued`): the function that makes them
+    _models: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
 
     @classmethod
-    def issued(cls, wire: dict[str, Any], fields: dict[str, Any],
+    def issued(cls, wire: dict[str, Any],
+               fields: dict[str, Any] | Callable[[], dict[str, Any]],
                templated: bool = False) -> Card:
         """A card the service sends: `wire` is its JSON, checked here (`check_card`), and
         `fields` (all of them, in the model's order) the same values as models for the code
-        that reads cards (store, metrics, tests). `wire()` returns that JSON until a field is
-        assigned. `templated`: all but the card's own texts come from parts checked once
-        against the models (cds.cards' kit), so only those are checked (`check_own_values`)."""
-        if len(fields) != len(cls.__pydantic_fields__):  # model_fields costs more
-            raise ValueError("an issued card gives every field (None where it has no value)")
-        return cls.checked(fields, {"_wire": check_own_values(wire) if templated
-                                    else check_card(wire)})
+        that reads cards (store, metrics, tests), or a function that makes them. `wire()`
+        returns that JSON until a field is assigned. `templated`: all but the card's own
+        texts come from parts checked once against the models (cds.cards' kit), so only
+        those are checked (`check_own_values`).
+
+        Given a function, the card holds only its own values (`OWN_VALUES`, the JSON's) until
+        anything reads more of it as a model (a nested model, a dump, a copy, a comparison):
+        the HTTP path reads only those values and the JSON, and most responses are never
+        read as models at all."""
+        checked = check_own_values(wire) if templated else check_card(wire)
+        if not callable(fields):
+            if len(fields) != len(cls.__pydantic_fields__):  # model_fields costs more
+                raise ValueError("an issued card gives every field (None where it has no value)")
+            return cls.checked(fields, {"_wire": checked, "_models": None})
+        card = _new(cls)
+        # the JSON leaves out what has no value; the fields in the model's order
+        _set(card, "__dict__", {"uuid": wire.get("uuid"), "summary": wire["summary"],
+                                "detail": wire.get("detail"), "indicator": wire["indicator"],
+                                "selectionBehavior": wire.get("selectionBehavior"),
+                                "extension": wire.get("extension")})
+        _set(card, "__pydantic_private__", {"_wire": checked, "_models": fields})
+        return card
+
+    def _build(self) -> None:
+        """Make an issued card's models, if not made yet: its fields become the whole set,
+        in the model's order, in the same dict (`issued`)."""
+        private = self.__pydantic_private__
+        models = private["_models"]  # type: ignore[index]  # Card has private attributes
+        if models is None:
+            return
+        private["_models"] = None  # type: ignore[index]
+        fields = models()
+        own = self.__dict__
+        own.clear()
+        own.update(fields)
+        _set(self, "__pydantic_fields_set__", set(fields))
+        _set(self, "__pydantic_extra__", {})
+
+    if not TYPE_CHECKING:  # as pydantic's own __getattr__: mypy keeps checking attributes
+
+        def __getattr__(self, name: str) -> Any:
+            """A field an issued card has not made yet (or pydantic's storage of the fields
+            set and extra values): made now, then read."""
+            try:
+                pending = object.__getattribute__(self, "__pydantic_private__")["_models"]
+            except (AttributeError, KeyError, TypeError):  # not fully made: pydantic's answer
+                pending = None
+            if pending is None:
+                return super().__getattr__(name)
+            self._build()
+            return getattr(self, name)
+
+    # what reads the fields without asking for them one by one makes them first
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # (no return type: the model's JSON schema stays the schema of its fields)
+        self._build()
+        return handler(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._build()
+        if isinstance(other, Card):
+            other._build()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # as every mutable model
+
+    def __iter__(self) -> Generator[tuple[str, Any], None, None]:
+        self._build()
+        return super().__iter__()
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        self._build()
+        return super().__repr_args__()
+
+    def __copy__(self) -> Self:
+        self._build()
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        self._build()
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        self._build()
+        return super().__getstate__()
 
     def wire(self) -> dict[str, Any]:
         """The card's JSON: as issued (read it, don't edit it), else from the model."""
@@ -281,10 +366,14 @@ class Card(WireModel):
         return issued if issued is not None else super().wire()
 
     def __setattr__(self, name: str, value: Any) -> None:
+        self._build()
         super().__setattr__(name, value)
         if name in Card.model_fields:
             self._wire = None  # the issued JSON no longer says what the card says
 
+    def __delattr__(self, name: str) -> None:
+        self._build()
+        super().__delattr__(name)
 
 
 def check_card(card: dict[str, Any]) -> dict[str, Any]:

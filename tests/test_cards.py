@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import pickle
 import uuid
 from pathlib import Path
 
@@ -11,9 +13,9 @@ import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds.cards import CARD_NAMESPACE, _uuid5
-from cds.hooks import Link
+from cds.hooks import Card, HookRequest, HookResponse, Link
 from cds.smart.apps import public_base
-from tests.fhir import condition, hook_request, observation
+from tests.fhir import AS_OF, condition, hook_request, observation
 
 REQUESTS = sorted((Path(__file__).resolve().parent.parent / "examples/requests").glob("*.json"))
 
@@ -145,3 +147,43 @@ def test_a_card_changed_after_it_was_issued_sends_what_it_now_says(call):
     card.links = [*(card.links or []), link]
     assert card.wire()["links"][-1] == {"label": "More", "url": "https://example.org/more",
                                         "type": "absolute"}
+
+
+
+_READINGS = {  # the ways code may read a card as models
+    "fields": lambda c: [getattr(c, name) for name in Card.model_fields],
+    "dump": lambda c: c.model_dump(),
+    "dump as JSON": lambda c: c.model_dump_json(),
+    "dump in a response": lambda c: HookResponse(cards=[c]).model_dump(),
+    "repr": repr,
+    "iteration": lambda c: list(c),
+    "comparison": lambda c: c == c.model_copy(),
+    "copy": lambda c: copy.copy(c).model_dump(),
+    "deep copy": lambda c: copy.deepcopy(c).model_dump(),
+    "model copy": lambda c: c.model_copy(update={"detail": "x"}).model_dump(),
+    "pickle": lambda c: pickle.loads(pickle.dumps(c)).model_dump(),
+    "extra": lambda c: c.model_extra,
+}
+
+
+@pytest.mark.parametrize("reading", list(_READINGS))
+def test_an_issued_card_reads_as_the_models_of_its_json_however_it_is_first_read(
+        service, reading):
+    """A card's models are made when first read (the HTTP path reads only its JSON and own
+    values): whatever reads them first sees what validating the card's JSON gives, with
+    every field set, as before."""
+    request = HookRequest.model_validate(_ces_and_dvt_request())
+    token = public_base.set("https://cds.example.org/")  # SMART links too
+    try:
+        cards = service.call("thigh-pain", request, as_of=AS_OF)[0].cards
+    finally:
+        public_base.reset(token)
+    sent = [card.wire() for card in cards]
+    assert any("suggestions" in c for c in sent)
+    assert any(link["type"] == "smart" for c in sent for link in c["links"])
+    for card, wire in zip(cards, sent, strict=True):
+        validated = Card.model_validate(wire)
+        assert _READINGS[reading](card) == _READINGS[reading](validated)
+        assert card.model_fields_set == set(Card.model_fields)
+        assert card.model_dump(mode="json", exclude_none=True, by_alias=True) == wire
+        assert card.wire() is wire
