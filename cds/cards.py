@@ -93,14 +93,21 @@ class _Draft:
 
 def fit_summary(template: str, fields: dict[str, Any], items: list[str] | None = None) -> str:
     """Fill a summary template, dropping list items ('+2 more') to stay under 140 characters."""
-    items = items or []
-    for keep in range(len(items), 0, -1):
-        shown = ", ".join(items[:keep]) + (f" +{len(items) - keep} more" if keep < len(items)
-                                            else "")
-        text = template.format_map({**fields, "flags": shown})
+    values = {**fields}
+    count = 0
+    if items:  # the whole list first: most summaries fit it
+        count = len(items)
+        values["flags"] = ", ".join(items)
+        text = template.format_map(values)
         if len(text) <= SUMMARY_LIMIT:
             return text
-    text = template.format_map({**fields, "flags": f"{len(items)} signs"})
+        for keep in range(count - 1, 0, -1):
+            values["flags"] = ", ".join(items[:keep]) + f" +{count - keep} more"
+            text = template.format_map(values)
+            if len(text) <= SUMMARY_LIMIT:
+                return text
+    values["flags"] = f"{count} signs"
+    text = template.format_map(values)
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
 
 
@@ -129,17 +136,22 @@ def _asks(results: Iterable[CriterionResult]) -> list[str]:
             if r.answer.truth is UNKNOWN and ((c := r.criterion).ask or c.check)]
 
 
+def _open_asks(unknown: Iterable[CriterionResult]) -> list[str]:
+    """`_asks` of criteria already known to be open (a red flag's `unknown`, in order)."""
+    return [c.check or c.label for r in unknown if (c := r.criterion).ask or c.check]
+
+
 def _with_points(criterion: Criterion) -> str:
     """'heart rate over 100 +1.5': a criterion as a score lists it."""
     return f"{criterion.check or criterion.label} {criterion.points:+g}"
 
 
-def _score_lines(score: ScoreResult, content: Content, facts: bool = True,
+def _score_lines(score: ScoreResult, kit: _Kit, facts: bool = True,
                  unknown: list[CriterionResult] | None = None) -> list[str]:
     """A score: its total, what counted (with the chart's words), what is still open.
     `unknown` is the score's open criteria when the caller has already read them."""
     lines = [f"**{score.score.short}: {score.describe()}.**"]
-    scored = _kit(content).scored  # the content's criteria, worded once
+    scored = kit.scored  # the content's criteria, worded once
 
     def named(r: CriterionResult) -> str:
         return scored.get(id(r.criterion)) or _with_points(r.criterion)
@@ -161,7 +173,7 @@ def _score_lines(score: ScoreResult, content: Content, facts: bool = True,
 # ---------------------------------------------------------------- families
 
 
-def _red_flag_draft(result: RedFlagResult, assessment: Assessment, content: Content,
+def _red_flag_draft(result: RedFlagResult, assessment: Assessment, kit: _Kit,
                     rank: int) -> _Draft:
     family = result.family
     met = result.met
@@ -176,9 +188,9 @@ def _red_flag_draft(result: RedFlagResult, assessment: Assessment, content: Cont
     lines += [_found(r) for r in met]
     lines += ["", family.action]
     if family.show_score:  # its criteria, without repeating the facts listed above
-        lines += ["", *_score_lines(assessment.scores[family.show_score], content,
+        lines += ["", *_score_lines(assessment.scores[family.show_score], kit,
                                     facts=False)]
-    asks = _asks(result.results)
+    asks = _open_asks(result.unknown)
     if asks:  # last: the first words to go if the card must be shortened
         lines += ["", "Also ask: " + ", ".join(asks) + "."]
     evidence = evidence_of(met)
@@ -205,7 +217,7 @@ def _wells_score(wells: ScoreResult, unknown: list[CriterionResult]) -> str:
     return f"{wells.points:g}" if not unknown else f"at least {wells.low:g}"
 
 
-def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
+def _dvt_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int) -> _Draft:
     dvt = assessment.dvt
     wells = dvt.wells
     unknown = wells.unknown  # read once for the lines below
@@ -236,9 +248,9 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
                       evidence, step.act_within, False, list(step.orders), step.recommended,
                       rank)
     else:
-        lines = [*_score_lines(wells, content, unknown=unknown), "",
+        lines = [*_score_lines(wells, kit, unknown=unknown), "",
                  step.detail.format_map(fields)]
-        evidence = evidence_of(wells.results) + dvt.ddimer.evidence
+        evidence = evidence_of(wells.met) + dvt.ddimer.evidence  # the met results, in order
         if dvt.suspected is not None:
             lines += ["", "Suspected, not confirmed (provisional, differential or unconfirmed): "
                           + _facts(dvt.suspected.evidence) + "; the pathway applies until it "
@@ -252,16 +264,16 @@ def _dvt_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
                   list(step.orders), step.recommended, rank)
 
 
-def _checklist_draft(assessment: Assessment, content: Content, shown: set[str],
+def _checklist_draft(assessment: Assessment, content: Content, kit: _Kit, shown: set[str],
                      wells_open: bool, rank: int) -> _Draft | None:
     """One list of what to ask or examine, what changes management soonest first."""
     entries: list[tuple[int, int, str, str]] = []  # (act order, rank, short name, line)
-    checklist = _kit(content).checklist
+    checklist = kit.checklist
     for n, fam in enumerate(assessment.red_flags):
         family = fam.family
         if family.id in shown:
             continue  # its own card lists what is still open
-        asks = _asks(fam.results)
+        asks = _open_asks(fam.unknown)
         if asks:
             act, head = checklist[family.id]
             entries.append((act, n, family.short, head + ", ".join(asks)))
@@ -302,9 +314,10 @@ def _cause_line(result: CauseResult) -> str:
     return line
 
 
-def _differential_draft(assessment: Assessment, content: Content, rank: int) -> _Draft:
+def _differential_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int,
+                        ) -> _Draft:
     diff = content.differential
-    short = _kit(content).short_labels
+    short = kit.short_labels
     shown: list[CauseResult] = []  # the first show_at_most causes shown; the others by name
     others: list[str] = []
     from_points, at_most = diff.show_from_points, diff.show_at_most
@@ -326,7 +339,7 @@ def _differential_draft(assessment: Assessment, content: Content, rank: int) -> 
     lines += ["", f"_{diff.method}_"]
     orders = list(dict.fromkeys(o for r in shown for o in r.cause.orders))
     evidence = [e for r in shown for e in r.documented.evidence] + evidence_of(
-        [x for r in shown for x in r.supports + r.against])
+        [x for r in shown for x in (*r.met_supports, *r.met_against)])  # the met, in order
     source = shown[0].cause.source if shown else "nice-ng59"
     also = list(dict.fromkeys(r.cause.source for r in shown[1:] if r.cause.source != source))
     return _Draft("differential", "info", summary, lines, source, also, evidence, "days",
@@ -453,23 +466,36 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 v
 def _uuid5(namespace: bytes, name: str) -> str:
     """str(uuid.uuid5(namespace, name)): the same value (a test compares them) without
     building UUID objects, which cost several times the hash."""
-    h = _sha1(namespace + name.encode()).hexdigest()
+    return _uuid5_text(_sha1(namespace + name.encode()).hexdigest())
+
+
+def _uuid5_text(h: str) -> str:
+    """A name-based UUID's text from the SHA-1 hex digest of namespace and name."""
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 @dataclass(slots=True)  # made once a call: a frozen dataclass costs more to make
 class _Call:
-    """What every card of one call shares: who the draft orders are for and by."""
+    """What every card of one call shares: who the draft orders are for and by, and the
+    start of the names its cards' uuids hash (`card_uuid`)."""
 
     hook_instance: str
     patient: dict[str, str]
     requester: dict[str, str] | None
+    named: hashlib._Hash  # SHA-1 of the namespace and "<hookInstance>/", copied for each card
 
     @classmethod
     def of(cls, ctx: CardContext) -> _Call:
         requester = ({"reference": ctx.user_id}
                      if ctx.user_id and ctx.user_id.split("/")[0] in _REQUESTERS else None)
-        return cls(ctx.hook_instance, {"reference": f"Patient/{ctx.patient_id}"}, requester)
+        return cls(ctx.hook_instance, {"reference": f"Patient/{ctx.patient_id}"}, requester,
+                   _sha1(_CARD_NAMESPACE + f"{ctx.hook_instance}/".encode()))
+
+    def card_uuid(self, key: str) -> str:
+        """_uuid5(_CARD_NAMESPACE, f"{hook_instance}/{key}"), the call's part hashed once."""
+        h = self.named.copy()
+        h.update(key.encode())
+        return _uuid5_text(h.hexdigest())
 
 
 def _reasons(evidence: list[Evidence]) -> list[str]:
@@ -517,7 +543,7 @@ def _models(card: dict[str, Any], source: Source, links: list[Link],
 def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
           smart: dict[str, list[Link]]) -> Card:
     """The card as JSON; its models are made from it when first read (`Card.issued`)."""
-    card_uuid = _uuid5(_CARD_NAMESPACE, f"{call.hook_instance}/{draft.key}")
+    card_uuid = call.card_uuid(draft.key)
     source, source_wire = kit.sources[draft.source]
     links, links_wire = kit.links_for((draft.source, *draft.also))
     links_wire = [dict(w) for w in links_wire]
@@ -550,19 +576,23 @@ def _fit_budget(drafts: list[_Draft]) -> list[str]:
     way first, so red flags keep their words. The details, as they now read."""
     details = [draft.shorten(DETAIL_LIMIT) for draft in drafts]
     for n in range(len(drafts) - 1, -1, -1):
-        excess = sum(len(d) for d in details) - TOTAL_LIMIT
+        excess = sum(map(len, details)) - TOTAL_LIMIT
         if excess <= 0:
             break
         details[n] = drafts[n].shorten(max(len(details[n]) - excess, 200))
     return details
 
 
-def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> list[_Draft]:
-    """The cards to send, in order, before the length budget (`_fit_budget`)."""
+def draft_cards(assessment: Assessment, content: Content, ctx: CardContext,
+                kit: _Kit | None = None) -> list[_Draft]:
+    """The cards to send, in order, before the length budget (`_fit_budget`). `kit`: the
+    content's (`_kit`), when the caller has it already."""
+    if kit is None:
+        kit = _kit(content)
     presentation = assessment.presentation
     present = presentation.present
     presenting = present or ctx.always
-    drafts = [_red_flag_draft(r, assessment, content, n)
+    drafts = [_red_flag_draft(r, assessment, kit, n)
               for n, r in enumerate(assessment.red_flags) if r.shown(present)]
     if presenting:
         dvt_applies = presentation.leg or ctx.always
@@ -572,18 +602,18 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext) -> l
                       and assessment.dvt.ddimer.state == "none"
                       and assessment.dvt.suspected is None)
         if dvt_applies and not wells_open:
-            drafts.append(_dvt_draft(assessment, content, 50))
+            drafts.append(_dvt_draft(assessment, content, kit, 50))
         shown = {d.key.removeprefix("red-flag/") for d in drafts}
-        checklist = _checklist_draft(assessment, content, shown, wells_open, 60)
+        checklist = _checklist_draft(assessment, content, kit, shown, wells_open, 60)
         if checklist is not None:
             drafts.append(checklist)
-        drafts.append(_differential_draft(assessment, content, 70))
+        drafts.append(_differential_draft(assessment, content, kit, 70))
     if drafts and ctx.data_gaps:
         gaps = "; ".join(ctx.data_gaps)
         gaps = gaps if len(gaps) <= 240 else gaps[:239] + "…"
         last = next((d for d in drafts if d.key == "checklist"), drafts[-1])
         last.tail += ["", f"**{content.texts.gaps_heading}:** {gaps}"]
-    disclaimer = _kit(content).disclaimer
+    disclaimer = kit.disclaimer
     for draft in drafts:
         draft.tail += disclaimer
     drafts.sort(key=lambda d: (_ORDER[d.indicator], ACT_ORDER[d.act_within], d.rank))
@@ -597,7 +627,7 @@ def render_cards(assessment: Assessment, content: Content, ctx: CardContext) -> 
     """Cards in the order a clinician should act on them: by indicator, then time to act."""
     kit = _kit(content)
     smart = smart_links(assessment, content)  # cards/apps.toml
-    drafts = draft_cards(assessment, content, ctx)
+    drafts = draft_cards(assessment, content, ctx, kit)
     details = _fit_budget(drafts)
     call = _Call.of(ctx)
     return [_card(d, kit, call, detail, smart) for d, detail in zip(drafts, details, strict=True)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds.cards import CARD_NAMESPACE, _uuid5
+from cds.cards import CARD_NAMESPACE, CardContext, _Call, _uuid5
 from cds.hooks import Card, HookRequest, HookResponse, Link
 from cds.smart.apps import public_base
 from tests.fhir import AS_OF, condition, hook_request, observation
@@ -139,6 +139,10 @@ def test_card_and_suggestion_ids_are_name_based_uuid5s():
         card_id = uuid.UUID(text)
         assert _uuid5(card_id.bytes, "ctpa") == str(uuid.uuid5(card_id, "ctpa"))
     assert len(variants) == 16  # every value of the nibble that carries the variant bits
+    call = _Call.of(CardContext("d1b0c8a6-0b6e-4f55-9a32-2f1f0c6a7e11", "pt-1"))
+    for key in ("red-flag/cauda_equina", "dvt", "checklist", "é/ü"):
+        assert call.card_uuid(key) == str(uuid.uuid5(
+            CARD_NAMESPACE, f"d1b0c8a6-0b6e-4f55-9a32-2f1f0c6a7e11/{key}"))
 
 
 def test_a_card_changed_after_it_was_issued_sends_what_it_now_says(call):
