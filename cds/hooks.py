@@ -295,19 +295,18 @@ class Card(WireModel):
         return card
 
     def _build(self) -> None:
-        """Make an issued card's models, if not made yet: its fields become the whole set,
-        in the model's order, in the same dict (`issued`)."""
+        """Make an issued card's models, if not made yet (`issued`): all its fields, in the
+        model's order. Marked made only once they are all in place, so that a reader in
+        another thread either finds them or makes them too (the same values)."""
         private = self.__pydantic_private__
         models = private["_models"]  # type: ignore[index]  # Card has private attributes
         if models is None:
             return
-        private["_models"] = None  # type: ignore[index]
         fields = models()
-        own = self.__dict__
-        own.clear()
-        own.update(fields)
         _set(self, "__pydantic_fields_set__", set(fields))
         _set(self, "__pydantic_extra__", {})
+        _set(self, "__dict__", fields)
+        private["_models"] = None  # type: ignore[index]
 
     if not TYPE_CHECKING:  # as pydantic's own __getattr__: mypy keeps checking attributes
 
