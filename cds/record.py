@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -133,6 +134,36 @@ class PatientRecord:
 
 
 @dataclass(frozen=True, eq=False, slots=True)
+class _Spec:
+    """What the readers use of one concept's cards/ entry, copied once per plan: a pydantic
+    model's attribute costs about three times a slot to read, and each result read asks
+    several of them."""
+
+    concept: Concept  # the entry itself (implausible() words its bounds)
+    kind: str
+    label: str
+    unit: str | None
+    valence: int | None
+    # plausible bounds in `unit` (without any: the largest finite floats, so that only a
+    # value that is not a finite number goes on to `implausible`)
+    lowest: float
+    highest: float
+    words: str  # unit_words(unit)
+    present_values: frozenset[str]
+    absent_values: frozenset[str]
+    plain_unit: bool  # a unit that is not blank: a value given in it is used as it is
+
+    @classmethod
+    def of(cls, concept: Concept) -> _Spec:
+        bounds, unit = concept.plausible, concept.unit
+        return cls(concept, concept.kind, concept.label, unit, concept.valence,
+                   bounds.min if bounds is not None else -sys.float_info.max,
+                   bounds.max if bounds is not None else sys.float_info.max,
+                   unit_words(unit), frozenset(concept.present_values),
+                   frozenset(concept.absent_values), bool(unit and unit.strip()))
+
+
+@dataclass(frozen=True, eq=False, slots=True)
 class _Plan:
     """What the builder does with a resource coded with one set of concepts, worked out once
     per set from cards/ (RecordBuilder._plan), so that each resource costs one lookup.
@@ -146,9 +177,9 @@ class _Plan:
     # or a finding recorded as an Observation, which is always read)
     window: timedelta | None
     newest_first: bool  # results the rules compare: read newest first (_read_newest)
-    # each concept with its cards/ entry, in the order `concepts` iterates (which is the
-    # order facts are added in, as before plans carried them)
-    specs: tuple[tuple[str, Concept], ...]
+    # each concept with what is read of its cards/ entry, in the order `concepts` iterates
+    # (which is the order facts are added in, as before plans carried them)
+    specs: tuple[tuple[str, _Spec], ...]
 
 
 # a result waiting to be read newest first: (when, the raw Observation, its status, its plan);
@@ -159,6 +190,18 @@ _Deferred = tuple[datetime, dict[str, Any], str, _Plan]
 # The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
 RESULT_SLACK = timedelta(hours=12)
 _WHEN = itemgetter(0)  # of a _Deferred
+_from_iso = datetime.fromisoformat
+
+
+def _window_start(as_of: datetime, window: timedelta | None) -> datetime | None:
+    """The moment a plan's window starts: a result older than it (as_of - when > window) is
+    outside every rule's window. None: no window."""
+    if window is None:
+        return None
+    try:
+        return as_of - window
+    except OverflowError:  # a window reaching before year 1 leaves nothing out
+        return None
 _PLAN = itemgetter(3)  # of a _Deferred
 
 
@@ -253,14 +296,12 @@ def _named(raw: dict[str, Any], kind: str) -> str:
 
 def _all_of_type(items: list[Any], kind: str) -> bool:
     """Is every entry a JSON object whose resourceType is `kind` (and is there one)?"""
-    try:
-        return (_ALL_DICTS.issuperset(map(type, items))
-                and set(map(_RESOURCE_TYPE, items)) == {kind})
-    except (KeyError, TypeError):  # no resourceType, or an unhashable one
+    try:  # decoded JSON: only an object can be indexed by a string (others: TypeError)
+        return set(map(_RESOURCE_TYPE, items)) == {kind}
+    except (KeyError, TypeError):  # not an object, no resourceType, or an unhashable one
         return False
 
 
-_ALL_DICTS = frozenset({dict})
 _RESOURCE_TYPE = itemgetter("resourceType")
 _MANY = 8  # entries from which that check costs less than the per-entry checks it saves
 
@@ -290,10 +331,11 @@ class _ObservationRead(NamedTuple):
     low: fhir.Quantity | None
     high: fhir.Quantity | None
     interpretation: str | None
+    tentative: bool  # status registered, preliminary or unknown
 
-    @property
-    def tentative(self) -> bool:
-        return self.status in _OBS_TENTATIVE
+
+# made without the Python frame of a NamedTuple's __new__ (one per result read)
+_new_read = partial(tuple.__new__, _ObservationRead)
 
 
 def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
@@ -331,12 +373,12 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
         ranges = fhir.elements(raw, "referenceRange")
         low = fhir.quantity(ranges[0], "low", "referenceRange[0].") if ranges else None
         high = fhir.quantity(ranges[0], "high", "referenceRange[0].") if ranges else None
-    return _ObservationRead(_named(raw, "Observation"), code, status, when, quantity, integer,
-                            boolean, answer, absent_reason is not None, low, high,
-                            interpretation)
+    return _new_read((_named(raw, "Observation"), code, status, when, quantity, integer,
+                      boolean, answer, absent_reason is not None, low, high, interpretation,
+                      status in _OBS_TENTATIVE))
 
 
-def _presence(obs: _ObservationRead, spec: Concept) -> bool | None:
+def _presence(obs: _ObservationRead, spec: _Spec) -> bool | None:
     """Yes, no, or None: no answer, or an answer of "unknown" (dataAbsentReason, an Unknown
     code), which is never read as present."""
     if obs.absent_reason:
@@ -357,7 +399,7 @@ def _answered_unknown(obs: _ObservationRead, present: bool | None) -> bool:
                                  and bool(obs.answer.codes() & _UNKNOWN_CODES))
 
 
-def _reference_range(obs: _ObservationRead, spec: Concept) -> tuple[float | None, float | None]:
+def _reference_range(obs: _ObservationRead, spec: _Spec) -> tuple[float | None, float | None]:
     """The result's reference range in the concept's unit: both bounds dropped if either
     cannot be converted, each dropped if implausible."""
     unit = spec.unit
@@ -369,9 +411,9 @@ def _reference_range(obs: _ObservationRead, spec: Concept) -> tuple[float | None
             high = convert(obs.high.value, obs.high.unit, unit, spec.valence)
     except UnitError:
         low = high = None
-    if low is not None and implausible(spec, low):
+    if low is not None and implausible(spec.concept, low):
         low = None
-    if high is not None and implausible(spec, high):
+    if high is not None and implausible(spec.concept, high):
         high = None
     return low, high
 
@@ -475,7 +517,7 @@ class RecordBuilder:
             timedelta(days=max([0, *days]) + 1) if len(days) == len(windows) else None,
             all(concept in self._needs and self.content.concepts[concept].kind == "observation"
                 for concept in concepts),
-            tuple((concept, self.content.concepts[concept]) for concept in concepts),
+            tuple((concept, _Spec.of(self.content.concepts[concept])) for concept in concepts),
         )
 
     def build(
@@ -586,11 +628,21 @@ class RecordBuilder:
         """Charts hold years of results: each is first placed by its code (one lookup), its
         status and its date; only then is the rest read, if any rule looks that far back.
         One loop for a whole list (a chart's results are most of what it sends); a result
-        whose read elements are malformed is reported and skipped, as build() does."""
+        whose read elements are malformed is reported and skipped, as build() does.
+        The loop runs once per result, so what `_plan_for` and `fhir.usual_date_time` do for
+        the usual result is done here inline (a call costs about as much as either), and
+        each plan's window is compared as the moment it starts, worked out once per call."""
         as_of, deferred = record.as_of, record.deferred
+        code_plans, from_iso = self._code_plans, _from_iso
+        starts: dict[_Plan, datetime | None] = {}  # plan -> its window's start (None: none)
         for raw in items:
             try:
-                plan = self._plan_for(raw.get("code"))
+                code = raw.get("code")
+                try:  # the usual code, of one coding, seen before: two dict reads
+                    (coding,) = code["coding"]  # type: ignore[index]
+                    plan = code_plans[coding["system"]][coding["code"]]
+                except (KeyError, TypeError, ValueError):
+                    plan = self._plan_of_code(code)
                 if plan is None:
                     continue
                 status = raw.get("status")
@@ -598,13 +650,28 @@ class RecordBuilder:
                     status = fhir.code(raw, "status")
                 if status in _OBS_NEVER:
                     continue
-                when = fhir.usual_date_time(raw.get("effectiveDateTime")) or fhir.date_time(
-                    raw, "effectiveDateTime")
-                if when is not None and plan.window is not None and as_of - when > plan.window:
-                    # older than every rule's window: dropped before the rest is read
-                    # (findings recorded as Observations have no window and are kept)
-                    record.counts["Observation outside the rules' time windows"] += 1
-                    continue
+                # the usual dateTime (fhir.usual_date_time); anything else: fhir.date_time
+                value = raw.get("effectiveDateTime")
+                if value is None:
+                    when = None
+                elif (type(value) is str and len(value) == 20 and value[4:20:3] == "--T::Z"
+                        and value.isascii()):
+                    try:
+                        when = from_iso(value)
+                    except ValueError:  # a leap second, or no such day: the full check
+                        when = fhir.date_time(raw, "effectiveDateTime")
+                else:
+                    when = fhir.date_time(raw, "effectiveDateTime")
+                if when is not None:
+                    try:
+                        start = starts[plan]
+                    except KeyError:
+                        start = starts[plan] = _window_start(as_of, plan.window)
+                    if start is not None and when < start:
+                        # older than every rule's window: dropped before the rest is read
+                        # (findings recorded as Observations have no window and are kept)
+                        record.counts["Observation outside the rules' time windows"] += 1
+                        continue
                 if status is None:
                     raise Invalid("status", "required")
                 if plan.sited:
@@ -700,7 +767,7 @@ class RecordBuilder:
         record.counts["Observation not read: older than the newest the rules use"] += not_read
 
     def _measurement(
-        self, record: PatientRecord, obs: _ObservationRead, concept: str, spec: Concept,
+        self, record: PatientRecord, obs: _ObservationRead, concept: str, spec: _Spec,
         raw: dict[str, Any], plan: _Plan,
     ) -> Measurement | None:
         """The result as a measurement of `concept`, or None (no value, or one skipped and
@@ -709,33 +776,38 @@ class RecordBuilder:
         value: float | None = None
         quantity = obs.quantity
         if quantity is not None and quantity.value is not None:
-            try:
-                value = (convert(quantity.value, quantity.unit, unit, spec.valence) if unit
-                         else quantity.value)
-            except UnitError as exc:
-                record.skipped.append(f"{obs.ref}: {_result_label(obs, plan, raw)}: {exc}")
-                return None
+            if not unit or (quantity.unit == unit and spec.plain_unit):  # (as convert() does)
+                value = quantity.value
+            else:
+                try:
+                    value = convert(quantity.value, quantity.unit, unit, spec.valence)
+                except UnitError as exc:
+                    record.skipped.append(f"{obs.ref}: {_result_label(obs, plan, raw)}: {exc}")
+                    return None
         elif obs.integer is not None:
             value = float(obs.integer)
         # (no yes/no answer: _presence would say None)
         present = (None if obs.boolean is None and obs.answer is None
                    else _presence(obs, spec))
-        if value is None and present is None:
-            return None
-        if (why := implausible(spec, value)) is not None:
+        if value is None:
+            if present is None:
+                return None
+        elif (not spec.lowest <= value <= spec.highest  # else: plausible, a finite number
+              and (why := implausible(spec.concept, value)) is not None):
             record.skipped.append(f"{obs.ref}: {_result_label(obs, plan, raw)} {why}; not used")
             return None
         low, high = (_reference_range(obs, spec) if obs.low is not None or obs.high is not None
                      else _NO_RANGE)
         if value is not None:
-            shown = f"{value:g}{unit_words(unit)}"
+            shown = f"{value:g}{spec.words}"
         elif obs.answer is not None:
             shown = _display(obs.answer, "yes" if present else "no")  # "Pregnant"
         else:
             shown = "yes" if present else "no"
         tentative = obs.tentative
         status = f", {obs.status}" if tentative else ""
-        text = f"{spec.label} {shown} ({_day(obs.when)}{status})"
+        day = obs.when.date().isoformat() if obs.when else "date unknown"  # _day
+        text = f"{spec.label} {shown} ({day}{status})"
         return Measurement(concept, obs.ref, text, obs.when, value, present, unit, low, high,
                            obs.interpretation, tentative)
 
