@@ -303,7 +303,12 @@ def _all_of_type(items: list[Any], kind: str) -> bool:
 
 
 _RESOURCE_TYPE = itemgetter("resourceType")
-_MANY = 8  # entries from which that check costs less than the per-entry checks it saves
+
+
+def _own_reference(patient_id: str) -> str | None:
+    """The reference a resource about this patient usually gives ('Patient/<id>'), which
+    `RecordBuilder._about_patient` accepts as it is; None when an id would not be read so."""
+    return f"Patient/{patient_id}" if patient_id and "/" not in patient_id else None
 
 
 def _report(record: PatientRecord, raw: dict[str, Any], exc: Invalid) -> None:
@@ -332,6 +337,7 @@ class _ObservationRead(NamedTuple):
     high: fhir.Quantity | None
     interpretation: str | None
     tentative: bool  # status registered, preliminary or unknown
+    subject: str | None  # Observation.subject.reference
 
 
 # made without the Python frame of a NamedTuple's __new__ (one per result read)
@@ -342,8 +348,9 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
                       ) -> _ObservationRead:
     """`when` is effectiveDateTime already read; the other effective[x] are read here."""
     code = fhir.checked_codeable(raw, "code")
-    _required(code, "code")
-    fhir.fhir_id(raw)
+    if code is None:
+        raise Invalid("code", "required")
+    ident = fhir.fhir_id(raw)  # valid: a non-empty string, or None
     if when is None:
         when = (fhir.date_time(raw, "effectiveDateTime") or fhir.date_time(raw, "effectiveInstant")
                 or fhir.period_start(raw, "effectivePeriod") or fhir.date_time(raw, "issued"))
@@ -373,9 +380,11 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
         ranges = fhir.elements(raw, "referenceRange")
         low = fhir.quantity(ranges[0], "low", "referenceRange[0].") if ranges else None
         high = fhir.quantity(ranges[0], "high", "referenceRange[0].") if ranges else None
-    return _new_read((_named(raw, "Observation"), code, status, when, quantity, integer,
-                      boolean, answer, absent_reason is not None, low, high, interpretation,
-                      status in _OBS_TENTATIVE))
+    subject = fhir.reference(raw, "subject")
+    return _new_read((f"Observation/{ident}" if ident else "Observation (no id)",  # _named
+                      code, status, when, quantity, integer, boolean, answer,
+                      absent_reason is not None, low, high, interpretation,
+                      status in _OBS_TENTATIVE, subject))
 
 
 def _presence(obs: _ObservationRead, spec: _Spec) -> bool | None:
@@ -537,8 +546,8 @@ class RecordBuilder:
         for kind, items in resources.items():
             record.read.add(kind)
             reader = readers.get(kind)
-            if reader is not None and len(items) >= _MANY and _all_of_type(items, kind):
-                # the usual long list (hundreds of results): every entry a resource of its
+            if reader is not None and items and _all_of_type(items, kind):
+                # the usual list (up to thousands of results): every entry a resource of its
                 # kind, as checked at C speed; each is read as the loop below would read it
                 counts[kind] += len(items)
                 if reader is RecordBuilder._observation:
@@ -586,20 +595,25 @@ class RecordBuilder:
         record.patient_reference = f"Patient/{pid or record.patient_id}"
 
     def _condition(self, record: PatientRecord, raw: dict[str, Any]) -> None:
-        first = self._plan_for(raw.get("code"))
-        if first is None:
+        plan = self._plan_for(raw.get("code"))
+        if plan is None:
             return
-        plan = self._at_site(first, raw)
+        if plan.sited:
+            plan = self._at_site(plan, raw)
         code = fhir.checked_codeable(raw, "code")
-        fhir.fhir_id(raw)
-        _required(raw.get("subject"), "subject")
+        ident = fhir.fhir_id(raw)  # valid: a non-empty string, or None
+        if raw.get("subject") is None:
+            raise Invalid("subject", "required")
         subject = fhir.reference(raw, "subject")
         verification = fhir.first_code(fhir.checked_codeable(raw, "verificationStatus"))
         clinical = fhir.first_code(fhir.checked_codeable(raw, "clinicalStatus"))
         onset = fhir.date_time(raw, "onsetDateTime")
         recorded = fhir.date_time(raw, "recordedDate")
-        abatement = fhir.date_time(raw, "abatementDateTime")
-        if verification == "entered-in-error" or not self._about_patient(record, subject, raw):
+        # (most Conditions have not abated: no call to find so)
+        abatement = fhir.date_time(raw, "abatementDateTime") if "abatementDateTime" in raw else None
+        if verification == "entered-in-error" or (
+                subject and subject != _own_reference(record.patient_id)
+                and not self._about_patient(record, subject, raw)):
             return
         if verification == "refuted":
             status: FindingStatus = "refuted"
@@ -609,11 +623,14 @@ class RecordBuilder:
             status = "active"
         when = onset or recorded
         tentative = verification in {"unconfirmed", "provisional", "differential"}
-        label = _display_of(code, plan.label) + _site_words(raw.get("bodySite"))
+        label = _display_of(code, plan.label)
+        if sites := raw.get("bodySite"):
+            label += _site_words(sites)
         state = _CONDITION_STATES[status]
         qualifier = f"{verification}, " if tentative else ""
-        text = f"{label} ({state}{qualifier}{_day(when)})"
-        ref = _named(raw, "Condition")
+        day = when.date().isoformat() if when else "date unknown"  # _day
+        text = f"{label} ({state}{qualifier}{day})"
+        ref = f"Condition/{ident}" if ident else "Condition (no id)"  # _named
         for concept, spec in plan.specs:
             if spec.kind == "condition":
                 record.findings[concept].append(
@@ -687,7 +704,9 @@ class RecordBuilder:
                   when: datetime | None, plan: _Plan) -> None:
         """A result read in full as it comes: a finding, or one without a date."""
         obs = _read_observation(raw, status, when)
-        if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
+        subject = obs.subject
+        if (subject and subject != _own_reference(record.patient_id)
+                and not self._about_patient(record, subject, raw)):
             return
         label = None  # made once a finding's text needs it
         for concept, spec in plan.specs:
@@ -719,8 +738,11 @@ class RecordBuilder:
         upper = record.as_of + RESULT_SLACK
         deferred = sorted(record.deferred, key=_WHEN, reverse=True)
         record.deferred.clear()
-        wanted = {c: set(self._needs[c]) for plan in set(map(_PLAN, deferred))
-                  for c in plan.concepts}
+        own = _own_reference(record.patient_id)
+        needs, wanted = self._needs, {}
+        for plan in set(map(_PLAN, deferred)):  # (loops: a comprehension is a call)
+            for concept in plan.concepts:
+                wanted[concept] = set(needs[concept])
         done_at: dict[str, datetime] = {}
         last_done = upper  # the oldest moment in done_at (each concept is done once, in turn)
         looked_at = len(deferred)
@@ -730,17 +752,20 @@ class RecordBuilder:
             if len(done_at) == len(wanted) and when < last_done:
                 looked_at = index  # every concept is done with newer results: stop here
                 break
-            live = [(c, spec) for c, spec in plan.specs if done_at.get(c, when) == when]
-            if not live:
-                skipped += 1
-                continue
+            live = plan.specs  # all of them until a concept is done
+            if done_at:
+                live = tuple([(c, spec) for c, spec in live if done_at.get(c, when) == when])
+                if not live:
+                    skipped += 1
+                    continue
             tried.append((when, plan))
             try:
                 obs = _read_observation(raw, status, when)
-                if not self._about_patient(record, fhir.reference(raw, "subject"), raw):
-                    continue
             except Invalid as exc:
                 _report(record, raw, exc)
+                continue
+            subject = obs.subject
+            if subject and subject != own and not self._about_patient(record, subject, raw):
                 continue
             for concept, spec in live:
                 measurement = self._measurement(record, obs, concept, spec, raw, plan)
@@ -884,6 +909,8 @@ class RecordBuilder:
     @staticmethod
     def _about_patient(record: PatientRecord, reference: str | None,
                        raw: dict[str, Any]) -> bool:
+        """Is a resource whose subject is `reference` about the patient in context? (Its
+        callers first compare it with `_own_reference`: most are, by that very reference.)"""
         if not reference:
             return True  # searched by patient: trust the server
         tail = reference.rstrip("/").rpartition("/")[2]

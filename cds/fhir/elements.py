@@ -18,6 +18,7 @@ _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _DATE = re.compile(_YEAR + r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?")
 _CODE = re.compile(r"[^\s]+( [^\s]+)*")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_id_match = _ID.fullmatch  # (every resource read checks its id)
 _INT32 = 2**31
 _EXACT = 2**53  # integers a float holds exactly (decimal() reads any other one too)
 
@@ -95,7 +96,7 @@ def fhir_id(raw: dict[str, Any], key: str = "id", path: str = "") -> str | None:
     value = raw.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not isinstance(value, str) or not _id_match(value):
         raise Invalid(path + key, "not a FHIR id")
     return value
 
