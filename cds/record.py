@@ -190,6 +190,7 @@ _Deferred = tuple[datetime, dict[str, Any], str, _Plan]
 # The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
 RESULT_SLACK = timedelta(hours=12)
 _WHEN = itemgetter(0)  # of a _Deferred
+_OUTSIDE = "Observation outside the rules' time windows"  # (a count)
 _from_iso = datetime.fromisoformat
 
 
@@ -605,8 +606,8 @@ class RecordBuilder:
         if raw.get("subject") is None:
             raise Invalid("subject", "required")
         subject = fhir.reference(raw, "subject")
-        verification = fhir.first_code(fhir.checked_codeable(raw, "verificationStatus"))
-        clinical = fhir.first_code(fhir.checked_codeable(raw, "clinicalStatus"))
+        verification = fhir.checked_first_code(raw, "verificationStatus")
+        clinical = fhir.checked_first_code(raw, "clinicalStatus")
         onset = fhir.date_time(raw, "onsetDateTime")
         recorded = fhir.date_time(raw, "recordedDate")
         # (most Conditions have not abated: no call to find so)
@@ -652,6 +653,7 @@ class RecordBuilder:
         as_of, deferred = record.as_of, record.deferred
         code_plans, from_iso = self._code_plans, _from_iso
         starts: dict[_Plan, datetime | None] = {}  # plan -> its window's start (None: none)
+        dropped = 0  # outside the windows: counted here, added to the record's counts below
         for raw in items:
             try:
                 code = raw.get("code")
@@ -687,7 +689,9 @@ class RecordBuilder:
                     if start is not None and when < start:
                         # older than every rule's window: dropped before the rest is read
                         # (findings recorded as Observations have no window and are kept)
-                        record.counts["Observation outside the rules' time windows"] += 1
+                        if not dropped:  # the count's place among the counts: as first met
+                            record.counts[_OUTSIDE] += 0
+                        dropped += 1
                         continue
                 if status is None:
                     raise Invalid("status", "required")
@@ -699,6 +703,8 @@ class RecordBuilder:
                 self._read_now(record, raw, status, when, plan)
             except Invalid as exc:
                 _report(record, raw, exc)
+        if dropped:
+            record.counts[_OUTSIDE] += dropped
 
     def _read_now(self, record: PatientRecord, raw: dict[str, Any], status: str,
                   when: datetime | None, plan: _Plan) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -53,6 +54,10 @@ class Codeable(NamedTuple):
 class Quantity(NamedTuple):
     value: float | None
     unit: str | None  # the code when there is one (UCUM), else the human unit
+
+
+# a Quantity made without the Python frame of a NamedTuple's __new__ (one per value read)
+_new_quantity = partial(tuple.__new__, Quantity)
 
 
 # ---------------------------------------------------------------- primitives
@@ -201,9 +206,12 @@ def date_time(raw: dict[str, Any], key: str, path: str = "") -> datetime | None:
     value = raw.get(key)
     if value is None:
         return None
-    usual = usual_date_time(value)
-    if usual is not None:
-        return usual
+    # usual_date_time, inline (this is read several times per resource)
+    if type(value) is str and len(value) == 20 and value[4:20:3] == "--T::Z" and value.isascii():
+        try:
+            return _from_iso(value)
+        except ValueError:  # a leap second, or no such day: the full check below
+            pass
     moment = parse_date_time(value) if isinstance(value, str) else None
     if moment is None:
         raise Invalid(path + key, "not a FHIR dateTime (a date, or a date and time with seconds "
@@ -247,6 +255,17 @@ def checked_codeable(raw: dict[str, Any], key: str, path: str = "") -> dict[str,
     if type(value) is not dict or not _usual(value):
         codeable(raw, key, path)  # says what is wrong (a valid value of another shape passes)
     return value  # type: ignore[no-any-return]
+
+
+def checked_first_code(raw: dict[str, Any], key: str, path: str = "") -> str | None:
+    """`first_code(checked_codeable(raw, key, path))` in one call (a Condition's statuses)."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if type(value) is not dict or not _usual(value):
+        codeable(raw, key, path)  # says what is wrong (a valid value of another shape passes)
+    codings = value.get("coding")
+    return codings[0].get("code") if codings else None  # type: ignore[no-any-return]
 
 
 def first_code(value: dict[str, Any] | None) -> str | None:
@@ -322,7 +341,7 @@ def quantity(raw: dict[str, Any], key: str, path: str = "") -> Quantity | None:
                 type(number) is int and -_EXACT < number < _EXACT)) and (
                 unit is None or (type(unit) is str and unit in _VALID_CODES)) and (
                 human is None or (type(human) is str and human)):
-            return Quantity(float(number), unit or human)
+            return _new_quantity((float(number), unit or human))
     value = element(raw, key, path) or {}
     where = f"{path}{key}."
     unit = code(value, "code", where)
