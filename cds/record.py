@@ -190,6 +190,7 @@ _Deferred = tuple[datetime, dict[str, Any], str, _Plan]
 # The rules count results up to 12 hours ahead of "now" (clock skew), as facts.py and dvt.py do
 RESULT_SLACK = timedelta(hours=12)
 _WHEN = itemgetter(0)  # of a _Deferred
+_PLAN = itemgetter(3)  # of a _Deferred
 _OUTSIDE = "Observation outside the rules' time windows"  # (a count)
 _from_iso = datetime.fromisoformat
 
@@ -203,7 +204,6 @@ def _window_start(as_of: datetime, window: timedelta | None) -> datetime | None:
         return as_of - window
     except OverflowError:  # a window reaching before year 1 leaves nothing out
         return None
-_PLAN = itemgetter(3)  # of a _Deferred
 
 
 # ---------------------------------------------------------------- helpers
