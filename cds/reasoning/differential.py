@@ -56,21 +56,24 @@ def _evaluate_cause(cause: Cause, compiled: CompiledSection, facts: FactEvaluato
     own = compiled.own
     assert own is not None  # a cause's documented list, perhaps empty
     documented = facts.group(own)
-    results = facts.results(compiled)
+    results, fresh = facts.evaluated(compiled)
     split = compiled.split
     supports, against = results[:split], results[split:]
+    # only the criteria evaluated afresh can be met: the others are unknown
     met_supports: list[CriterionResult] = []
     met_against: list[CriterionResult] = []
     plus: float = 0  # summed in the criteria's order, as sum() would
     minus: float = 0
-    for position, (r, weight) in enumerate(zip(results, compiled.weights, strict=True)):
+    weights = compiled.weights
+    for position in fresh:
+        r = results[position]
         if r.answer.truth is MET:
             if position < split:
                 met_supports.append(r)
-                plus += weight
+                plus += weights[position]
             else:
                 met_against.append(r)
-                minus += weight
+                minus += weights[position]
     points = ((facts.plan.documented_weight if documented.truth is MET else 0.0)
               + plus - minus)
     return CauseResult(cause, documented, supports, against, points, met_supports,

@@ -147,6 +147,17 @@ class _AbsentChart:
         # by section index: its criteria's answers (None for those about a score or the age)
         self._results: dict[int, list[CriterionResult | None]] = {}
         self._answers: list[Answer | None] | None = None
+        self._scopes: dict[frozenset[str], _Scope] = {}  # by the concepts a chart records
+
+    def scope(self, plan: Plan, charted: frozenset[str]) -> _Scope:
+        """What a chart in this state that records `charted` leaves to evaluate, worked out
+        once per set of concepts (charts repeat a few sets)."""
+        scope = self._scopes.get(charted)
+        if scope is None:
+            if len(self._scopes) >= 4096:  # sets come from cards/'s concepts, but stay bounded
+                self._scopes.clear()
+            scope = self._scopes[charted] = _Scope(plan, self.answers(plan), charted)
+        return scope
 
     def answers(self, plan: Plan) -> list[Answer | None]:
         """A fresh list of every fact's answer, by slot, for a chart that records none of the
@@ -201,6 +212,39 @@ class _AbsentChart:
         return Answer(UNKNOWN, (), f"{concept.label}: {fact.absent}")
 
 
+class _Scope:
+    """For one chart state and one set of charted concepts: every fact's answer as far as the
+    state settles it (None where the chart's concepts leave it to the call), and, by section
+    index, the positions of the criteria each call evaluates afresh (those that read a charted
+    concept, a score or the age), or None for a section that reads nothing the chart records
+    and no score or age (its result is the state's, kept). The other criteria of an evaluated
+    section are the state's unknown answers: a chart that records none of a criterion's
+    concepts leaves it unknown."""
+
+    __slots__ = ("answers", "fresh")
+
+    def __init__(self, plan: Plan, answers: list[Answer | None], charted: frozenset[str],
+                 ) -> None:
+        fresh: list[set[int] | None] = [None] * len(plan.by_index)
+        for index in plan.unsettled:
+            fresh[index] = set(plan.by_index[index].always)
+        for concept in charted:
+            touch = plan.touches.get(concept)
+            if touch is None:  # a concept no rule reads
+                continue
+            slots, sections, criteria = touch
+            for slot in slots:
+                answers[slot] = None
+            for index in sections:
+                if fresh[index] is None:
+                    fresh[index] = set(plan.by_index[index].always)
+            for index, position in criteria:
+                cast(set[int], fresh[index]).add(position)
+        self.answers = answers
+        self.fresh: tuple[tuple[int, ...] | None, ...] = tuple(
+            None if positions is None else tuple(sorted(positions)) for positions in fresh)
+
+
 _KINDS = tuple(RESOURCE.values())
 
 
@@ -217,11 +261,11 @@ def _absent_in_state(content: Content, state: tuple[tuple[str | None, bool], ...
     return _AbsentChart(content, state)
 
 
-def _charted(record: PatientRecord) -> set[str]:
+def _charted(record: PatientRecord) -> frozenset[str]:
     """The concepts the chart records anything of (findings, results, procedures, drugs)."""
-    return {concept for table in (record.findings, record.measurements, record.procedures,
+    return frozenset({concept for table in (record.findings, record.measurements, record.procedures,
                                   record.medications)
-            for concept, items in table.items() if items}
+            for concept, items in table.items() if items})
 
 
 class FactEvaluator:
@@ -234,24 +278,12 @@ class FactEvaluator:
         self.score_ranges: dict[str, tuple[float, float]] = {}
         self._plan = self.plan = plan = plan_for(content)
         self._charted = charted = _charted(record)
-        self._absent = _absent_chart(content, record)
+        self._absent = absent = _absent_chart(content, record)
+        scope = absent.scope(plan, charted)
         # each fact's answer once known, by slot: those about unrecorded concepts from the start
-        self._memo = memo = self._absent.answers(plan)
-        # the sections (by index) the chart's concepts touch, and of each the criteria (by
-        # position) that read one: only these are evaluated afresh, the rest are the state's
-        self._touched = touched = set(plan.unsettled)
-        self._live: dict[int, set[int]] = {}
-        touches = plan.touches
-        for concept in charted:
-            touch = touches.get(concept)
-            if touch is None:  # a concept no rule reads
-                continue
-            slots, sections, criteria = touch
-            for slot in slots:
-                memo[slot] = None
-            touched.update(sections)
-            for index, position in criteria:
-                self._live.setdefault(index, set()).add(position)
+        self._memo = list(scope.answers)
+        # by section index: the positions of the criteria evaluated afresh (see _Scope)
+        self._fresh = scope.fresh
         self._upper = record.as_of + FUTURE_SLACK
         self._aged: tuple[int | None, tuple[Evidence, ...]] | None = None
 
@@ -269,20 +301,24 @@ class FactEvaluator:
         return self._evaluate(compiled)
 
     def results(self, section: CompiledSection) -> list[CriterionResult]:
-        """`criterion(c)` for each of a section's criteria, in order. Those about concepts the
-        chart does not record come from the state's list, and only the criteria the chart's
-        concepts touch (and those about a score or the age) are evaluated afresh."""
+        """`criterion(c)` for each of a section's criteria, in order (see `evaluated`)."""
+        return self.evaluated(section)[0]
+
+    def evaluated(self, section: CompiledSection,
+                  ) -> tuple[list[CriterionResult], Sequence[int]]:
+        """`criterion(c)` for each of a section's criteria, in order, and the positions of
+        those evaluated afresh: the criteria the chart's concepts touch and those about a score
+        or the age. The others come from the state's list, and are unknown."""
         every = section.criteria
         if section.index < 0:  # not one of the plan's: nothing kept
-            return [self._evaluate(c) for c in every]
+            return [self._evaluate(c) for c in every], range(len(every))
         results = self._absent.results(section)
-        for position in section.always:
+        positions = self._fresh[section.index]
+        if positions is None:  # evaluated only because a clinician answered a score
+            positions = section.always
+        for position in positions:
             results[position] = self._evaluate(every[position])
-        live = self._live.get(section.index)
-        if live is not None:
-            for position in live:
-                results[position] = self._evaluate(every[position])
-        return cast(list[CriterionResult], results)
+        return cast(list[CriterionResult], results), positions
 
     def score_results(self, score: Score, section: CompiledSection) -> list[CriterionResult]:
         """A score's criteria: the coded chart first; what it leaves unknown, a clinician's
@@ -351,7 +387,7 @@ class FactEvaluator:
         compiled = self._plan.sections.get(id(section))
         if compiled is None:
             return evaluate(section, compile_section(section), self)
-        if compiled.index in self._touched or self.record.answers:
+        if self._fresh[compiled.index] is not None or self.record.answers:
             return evaluate(section, compiled, self)
         kept = self._absent.sections.get(compiled.index)
         if kept is None:

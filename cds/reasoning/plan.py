@@ -223,6 +223,7 @@ class Plan:
                       for score in (content.dvt.score, content.pe_score)}
         # each score, red flag family and cause, by the id of that section
         self.sections: dict[int, CompiledSection] = {}
+        self.by_index: list[CompiledSection] = []  # the same, by their index
         # what a charted concept touches: the sections that read it, and the criteria (as
         # section index, position) that do; and the sections a call must evaluate anyhow
         self.sections_of: dict[str, list[int]] = {}
@@ -308,6 +309,7 @@ class Plan:
             None if own is None else self._group(own), split,
             [self._group(c.standalone_with) if c.standalone_with else None for c in criteria])
         self.sections[id(section)] = compiled
+        self.by_index.append(compiled)
         if not compiled.reads.charted:
             self.unsettled.append(index)
         for concept in sorted(compiled.reads.concepts):

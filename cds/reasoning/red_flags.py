@@ -41,21 +41,23 @@ def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagRe
 
 def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: FactEvaluator,
                      ) -> RedFlagResult:
-    flags = facts.results(compiled)
+    flags, fresh = facts.evaluated(compiled)
     own = compiled.own
     escalation = facts.group(own) if own is not None and own.facts else None
+    # only the flags evaluated afresh can be met or not met: the others are unknown
     met: list[CriterionResult] = []
-    unknown: list[CriterionResult] = []
     standalone = False
-    for r, alone, alone_with in zip(flags, compiled.standalone, compiled.standalone_with,
-                                    strict=True):
+    all_unknown = True
+    for position in fresh:
+        r = flags[position]
         truth = r.answer.truth
         if truth is MET:
             met.append(r)
             if not standalone:
-                standalone = alone or (alone_with is not None
-                                      and facts.group(alone_with).truth is MET)
-        elif truth is UNKNOWN:
-            unknown.append(r)
+                alone_with = compiled.standalone_with[position]
+                standalone = compiled.standalone[position] or (
+                    alone_with is not None and facts.group(alone_with).truth is MET)
+        if truth is not UNKNOWN:
+            all_unknown = False
+    unknown = list(flags) if all_unknown else [r for r in flags if r.answer.truth is UNKNOWN]
     return RedFlagResult(family, flags, escalation, standalone, met, unknown, bool(met))
-
