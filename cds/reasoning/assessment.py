@@ -8,13 +8,13 @@ from cds.content import Content
 from cds.reasoning.differential import CauseResult, evaluate_differential
 from cds.reasoning.dvt import DvtResult, evaluate_dvt
 from cds.reasoning.facts import FactEvaluator
-from cds.reasoning.presentation import PresentationResult, evaluate_presentation
+from cds.reasoning.presentation import PresentationResult, presentation_of
 from cds.reasoning.red_flags import RedFlagResult, evaluate_red_flags
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import PatientRecord
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made on every call: see cds.reasoning.facts.Answer
 class Assessment:
     record: PatientRecord
     dvt: DvtResult
@@ -35,7 +35,7 @@ def assess(content: Content, record: PatientRecord, always: bool = False) -> Ass
     without a presentation only standalone red flags can speak, and most charts opened are
     such charts, so they skip the differential's work."""
     facts = FactEvaluator(content, record)
-    presentation = evaluate_presentation(content, record)
+    presentation = presentation_of(facts.plan, record)
     dvt = evaluate_dvt(content, record, facts)
     pe_score = evaluate_score(content.pe_score, facts)
     red_flags = evaluate_red_flags(content, facts)

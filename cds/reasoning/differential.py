@@ -41,9 +41,10 @@ class CauseResult:
 
 def evaluate_differential(content: Content, facts: FactEvaluator) -> list[CauseResult]:
     """All causes, best supported first (ties keep the order written in cards/)."""
-    causes = (facts.plan.causes if content is facts.content
-              else content.differential.causes)
-    ranked = [facts.section(cause, _evaluate_cause) for cause in causes]
+    if content is facts.content:
+        ranked = facts.each(facts.plan.cause_sections, _evaluate_cause)
+    else:
+        ranked = [facts.section(cause, _evaluate_cause) for cause in content.differential.causes]
     ranked.sort(key=_POINTS, reverse=True)  # stable: ties keep their order
     return ranked
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from cds.content import Content, DdimerAssay, PathwayStep, Population
 from cds.reasoning.facts import MET, Answer, Evidence, FactEvaluator
-from cds.reasoning.plan import plan_for
+from cds.reasoning.plan import Plan, plan_for
 from cds.reasoning.scores import ScoreResult, evaluate_score
 from cds.record import Measurement, PatientRecord, unit_words
 
@@ -33,7 +33,7 @@ class DdimerResult:
 _NO_DDIMER = DdimerResult("none")  # frozen: shared by every call without a D-dimer
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made on every call: see cds.reasoning.facts.Answer
 class DvtResult:
     wells: ScoreResult
     ddimer: DdimerResult
@@ -46,10 +46,13 @@ class DvtResult:
     suspected: Answer | None = None
 
 
-def latest_ddimer(content: Content, record: PatientRecord) -> DdimerResult:
-    """The newest D-dimer within the validity window, judged against its assay's cut-off."""
+def latest_ddimer(content: Content, record: PatientRecord, plan: Plan | None = None,
+                  ) -> DdimerResult:
+    """The newest D-dimer within the validity window, judged against its assay's cut-off
+    (`plan`: the content's, if the caller has it at hand)."""
     measurements = record.measurements
-    if not any(measurements.get(c) for c in plan_for(content).ddimer_concepts):
+    concepts = (plan or plan_for(content)).ddimer_concepts
+    if not any(measurements.get(c) for c in concepts):
         return _NO_DDIMER  # most charts: no D-dimer at all
     assays = [a for a in content.dvt.ddimer.assays if measurements.get(a.concept)]
     window = timedelta(hours=content.dvt.ddimer.valid_hours)
@@ -86,7 +89,7 @@ def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) 
     """The pathway of `content`, which must be the content `facts` answers for."""
     plan = facts.plan  # the pathway's lists, compiled
     wells = evaluate_score(plan.dvt_score, facts)
-    ddimer = latest_ddimer(content, record)
+    ddimer = latest_ddimer(content, record, plan)
     diagnosed = facts.group(plan.diagnosed)
     suspected = None
     if diagnosed.truth is not MET:

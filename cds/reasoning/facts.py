@@ -109,9 +109,14 @@ def any_of(answers: Sequence[Answer]) -> Answer:
                 unknown.append(a.reason)
     if met:
         if len(met) == 1:
-            return Answer(MET, met[0].evidence)
+            first = met[0]
+            if not (first.reason or first.measured):
+                return first  # the answer below would equal it: no need to make one
+            return Answer(MET, first.evidence)
         return Answer(MET, tuple(e for a in met for e in a.evidence))
     if measured:
+        if len(measured) == 1:
+            return measured[0]  # equal to the answer below (a measured answer is not met)
         return Answer(NOT_MET, tuple(e for a in measured for e in a.evidence),
                       "; ".join(a.reason for a in measured if a.reason), measured=True)
     if all_not_met:
@@ -147,17 +152,6 @@ class _AbsentChart:
         # by section index: its criteria's answers (None for those about a score or the age)
         self._results: dict[int, list[CriterionResult | None]] = {}
         self._answers: list[Answer | None] | None = None
-        self._scopes: dict[frozenset[str], _Scope] = {}  # by the concepts a chart records
-
-    def scope(self, plan: Plan, charted: frozenset[str]) -> _Scope:
-        """What a chart in this state that records `charted` leaves to evaluate, worked out
-        once per set of concepts (charts repeat a few sets)."""
-        scope = self._scopes.get(charted)
-        if scope is None:
-            if len(self._scopes) >= 4096:  # sets come from cards/'s concepts, but stay bounded
-                self._scopes.clear()
-            scope = self._scopes[charted] = _Scope(plan, self.answers(plan), charted)
-        return scope
 
     def answers(self, plan: Plan) -> list[Answer | None]:
         """A fresh list of every fact's answer, by slot, for a chart that records none of the
@@ -221,10 +215,11 @@ class _Scope:
     section are the state's unknown answers: a chart that records none of a criterion's
     concepts leaves it unknown."""
 
-    __slots__ = ("answers", "fresh")
+    __slots__ = ("absent", "answers", "fresh", "groups")
 
-    def __init__(self, plan: Plan, answers: list[Answer | None], charted: frozenset[str],
-                 ) -> None:
+    def __init__(self, plan: Plan, absent: _AbsentChart, charted: frozenset[str]) -> None:
+        self.absent = absent
+        answers = absent.answers(plan)
         fresh: list[set[int] | None] = [None] * len(plan.by_index)
         for index in plan.unsettled:
             fresh[index] = set(plan.by_index[index].always)
@@ -241,11 +236,33 @@ class _Scope:
             for index, position in criteria:
                 cast(set[int], fresh[index]).add(position)
         self.answers = answers
+        # each distinct list of facts' answer, by its slot, when the state settles it (a
+        # list of charted concepts the chart records none of); None: left to the call
+        self.groups: list[Answer | None] = [
+            absent.group(g) if g.charted and g.concepts.isdisjoint(charted) else None
+            for g in plan.by_group_slot]
         self.fresh: tuple[tuple[int, ...] | None, ...] = tuple(
             None if positions is None else tuple(sorted(positions)) for positions in fresh)
 
 
 _KINDS = tuple(RESOURCE.values())
+# a score fact's answer when the score's range is inside or outside the band (shared: never
+# change one), by score and band for the latter
+_IN_BAND = Answer(MET, (), "")
+_OUTSIDE: dict[tuple[str, str | None], Answer] = {}
+
+
+def _scope_of(plan: Plan, record: PatientRecord, charted: frozenset[str]) -> _Scope:
+    """The chart's scope, found by what it records, what was read and what could not be
+    (a key that is quicker to make than the state itself; equal states share their answers)."""
+    missing = record.missing
+    key = (charted, frozenset(record.read), tuple(missing.items()) if missing else ())
+    scope = plan.scopes.get(key)
+    if scope is None:
+        if len(plan.scopes) >= 4096:  # sets come from cards/'s concepts, but stay bounded
+            plan.scopes.clear()
+        scope = plan.scopes[key] = _Scope(plan, _absent_chart(plan.content, record), charted)
+    return cast(_Scope, scope)
 
 
 def _absent_chart(content: Content, record: PatientRecord) -> _AbsentChart:
@@ -263,9 +280,13 @@ def _absent_in_state(content: Content, state: tuple[tuple[str | None, bool], ...
 
 def _charted(record: PatientRecord) -> frozenset[str]:
     """The concepts the chart records anything of (findings, results, procedures, drugs)."""
-    return frozenset({concept for table in (record.findings, record.measurements, record.procedures,
-                                  record.medications)
-            for concept, items in table.items() if items})
+    found, measured, done, given = (record.findings, record.measurements, record.procedures,
+                                    record.medications)
+    if all(found.values()) and all(measured.values()) and all(done.values()) and all(
+            given.values()):  # no concept with an empty list (the usual chart): all of them
+        return frozenset(found).union(measured, done, given)
+    return frozenset({concept for table in (found, measured, done, given)
+                      for concept, items in table.items() if items})
 
 
 class FactEvaluator:
@@ -278,10 +299,12 @@ class FactEvaluator:
         self.score_ranges: dict[str, tuple[float, float]] = {}
         self._plan = self.plan = plan = plan_for(content)
         self._charted = charted = _charted(record)
-        self._absent = absent = _absent_chart(content, record)
-        scope = absent.scope(plan, charted)
+        scope = _scope_of(plan, record, charted)
+        self._absent = scope.absent
         # each fact's answer once known, by slot: those about unrecorded concepts from the start
         self._memo = list(scope.answers)
+        # each distinct list of facts' answer once known, by slot (see FactGroup.slot)
+        self._groups = list(scope.groups)
         # by section index: the positions of the criteria evaluated afresh (see _Scope)
         self._fresh = scope.fresh
         self._upper = record.as_of + FUTURE_SLACK
@@ -349,14 +372,7 @@ class FactEvaluator:
 
     def _evaluate(self, compiled: CompiledCriterion) -> CriterionResult:
         # one of `when` holds, and (if given) one of `and_when` too
-        facts = compiled.when.facts
-        if len(facts) == 1:  # most criteria: one way of recording the fact (see `any_of`)
-            answer = self._answer(facts[0])
-            truth = answer.truth
-            if (truth is UNKNOWN and answer.evidence) or (truth is MET and answer.reason):
-                answer = any_of((answer,))
-        else:
-            answer = self._any(compiled.when)
+        answer = self._any(compiled.when)
         if compiled.and_when is not None:
             answer = all_of([answer, self._any(compiled.and_when)])
         return CriterionResult(compiled.criterion, answer)
@@ -394,6 +410,25 @@ class FactEvaluator:
             kept = self._absent.sections[compiled.index] = evaluate(section, compiled, self)
         return cast(R, kept)
 
+    def each(self, sections: Sequence[tuple[S, CompiledSection]],
+             evaluate: Callable[[S, CompiledSection, FactEvaluator], R]) -> list[R]:
+        """`section(s, evaluate)` for each of the plan's sections given with their compiled
+        form (the red flag families, the causes), in order."""
+        fresh = self._fresh
+        kept = cast(dict[int, R], self._absent.sections)
+        answered = bool(self.record.answers)
+        results: list[R] = []
+        for section, compiled in sections:
+            index = compiled.index
+            if fresh[index] is not None or answered:
+                result = evaluate(section, compiled, self)
+            else:
+                result = kept.get(index)  # type: ignore[assignment]
+                if result is None:
+                    result = kept[index] = evaluate(section, compiled, self)
+            results.append(result)
+        return results
+
     def group(self, group: FactGroup) -> Answer:
         """Met if any of the group's facts is (see `any_of`)."""
         return self._any(group)
@@ -401,12 +436,22 @@ class FactEvaluator:
     # ------------------------------------------------------------ kinds
 
     def _any(self, group: FactGroup) -> Answer:
-        if group.planned and group.charted and group.concepts.isdisjoint(self._charted):
-            return self._absent.group(group)
+        slot = group.slot
+        if slot >= 0:
+            known = self._groups[slot]
+            if known is not None:  # the state's, or asked before in this call
+                return known
         facts = group.facts
-        if len(facts) == 1:
-            return any_of((self._answer(facts[0]),))
-        return any_of([self._answer(f) for f in facts])
+        if len(facts) == 1:  # most lists: one way of recording the fact (see `any_of`)
+            answer = self._answer(facts[0])
+            truth = answer.truth
+            if (truth is UNKNOWN and answer.evidence) or (truth is MET and answer.reason):
+                answer = any_of((answer,))
+        else:
+            answer = any_of([self._answer(f) for f in facts])
+        if slot >= 0:
+            self._groups[slot] = answer
+        return answer
 
     def _answer(self, fact: CompiledFact) -> Answer:
         slot = fact.slot
@@ -554,9 +599,13 @@ class FactEvaluator:
         outside = (band_min is not None and high < band_min) or (
             band_max is not None and low > band_max)
         if inside:
-            return Answer(MET, (), "")
+            return _IN_BAND
         if outside:
-            return Answer(NOT_MET, (), f"{score_id} is not {fact.band}")
+            answer = _OUTSIDE.get((score_id, fact.band))
+            if answer is None:  # the same for every call: made once per score and band
+                answer = _OUTSIDE[score_id, fact.band] = Answer(
+                    NOT_MET, (), f"{score_id} is not {fact.band}")
+            return answer
         return Answer(UNKNOWN, (), f"{score_id} could be {fact.band} ({low:g} to {high:g})")
 
     def _age(self, compiled: CompiledFact) -> Answer:

@@ -70,6 +70,10 @@ class FactGroup:
     concepts: frozenset[str]
     charted: bool  # every alternative reads a concept from the chart (no score, no age)
     planned: bool = False  # one of the plan's (lives as long as it): its answers may be kept
+    # its place among the plan's distinct lists of facts (equal lists share it: a call answers
+    # each once); -1 for one not of the plan's or one that reads a score, which is answered
+    # afresh each time (the scores fill their ranges during the call)
+    slot: int = -1
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -193,10 +197,11 @@ def compile_fact(fact: Fact, slot: int = -1) -> CompiledFact:
                         fact.age_at_least, _limit_words(fact))
 
 
-def group_of(facts: Iterable[CompiledFact], planned: bool = False) -> FactGroup:
+def group_of(facts: Iterable[CompiledFact], planned: bool = False, slot: int = -1,
+             ) -> FactGroup:
     members = tuple(facts)
     return FactGroup(members, frozenset(f.concept_id for f in members if f.concept_id),
-                     all(f.concept_id for f in members), planned)
+                     all(f.concept_id for f in members), planned, slot)
 
 
 def criterion_of(criterion: Criterion, when: FactGroup, and_when: FactGroup | None,
@@ -217,6 +222,8 @@ class Plan:
         self.by_slot: list[CompiledFact] = []
         self.slots_of: dict[str, list[int]] = {}  # a concept's facts
         self.groups: dict[int, FactGroup] = {}
+        self.by_group_slot: list[FactGroup] = []  # the first of each distinct list of facts
+        self._group_slots: dict[tuple[int, ...], int] = {}  # by the slots of its facts
         self.criteria: dict[int, CompiledCriterion] = {}
         self.unconfirmed: dict[int, list[Fact]] = {}  # a list's confirmed facts, unconfirmed
         self.bands = {score.id: {b.id: (b.min, b.max) for b in score.bands}
@@ -233,6 +240,10 @@ class Plan:
         self.presenting = {c: n for n, c in reversed(list(enumerate(
             content.presentation.concepts)))}
         self.leg_concepts = frozenset(content.presentation.dvt_concepts)
+        # what each chart state and set of charted concepts leave to a call to evaluate
+        # (cds.reasoning.facts._Scope), by those concepts, the resource types read and those
+        # that could not be
+        self.scopes: dict[tuple[object, ...], object] = {}
         # the content's models read on every call, copied out once (see CompiledFact)
         self.families = tuple(content.red_flags.families)
         self.causes = tuple(content.differential.causes)
@@ -254,6 +265,9 @@ class Plan:
         for section in (content.dvt.score, content.pe_score, *content.red_flags.families,
                         *content.differential.causes):
             self._section(section)
+        # the families and causes with their compiled sections, in the order cards/ has them
+        self.family_sections = tuple((f, self.sections[id(f)]) for f in self.families)
+        self.cause_sections = tuple((c, self.sections[id(c)]) for c in self.causes)
         pathway = content.dvt
         self._group(pathway.diagnosed_when)
         suspected = [f.model_copy(update={"confirmed": False})
@@ -291,7 +305,14 @@ class Plan:
     def _group(self, facts: Sequence[Fact]) -> FactGroup:
         group = self.groups.get(id(facts))
         if group is None:
-            group = self.groups[id(facts)] = group_of((self._fact(f) for f in facts), True)
+            compiled = [self._fact(f) for f in facts]
+            slot = -1
+            if all(f.kind != "score" for f in compiled):
+                slots = tuple(f.slot for f in compiled)
+                slot = self._group_slots.setdefault(slots, len(self._group_slots))
+            group = self.groups[id(facts)] = group_of(compiled, True, slot)
+            if slot == len(self.by_group_slot):
+                self.by_group_slot.append(group)
         return group
 
     def _criterion(self, criterion: Criterion) -> None:

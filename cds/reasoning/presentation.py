@@ -12,11 +12,11 @@ from datetime import datetime
 
 from cds.content import Content
 from cds.reasoning.facts import FUTURE_SLACK, Evidence
-from cds.reasoning.plan import plan_for
+from cds.reasoning.plan import Plan, plan_for
 from cds.record import Finding, PatientRecord
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # never changed once made (see cds.reasoning.facts.Answer)
 class PresentationResult:
     evidence: tuple[Evidence, ...]
     concepts: tuple[str, ...]  # what the patient presents with, most recent first
@@ -40,10 +40,14 @@ def _current(finding: Finding, lower: datetime, upper: datetime) -> bool:
 
 
 def evaluate_presentation(content: Content, record: PatientRecord) -> PresentationResult:
+    return presentation_of(plan_for(content), record)
+
+
+def presentation_of(plan: Plan, record: PatientRecord) -> PresentationResult:
+    """`evaluate_presentation` with the content's plan."""
     reasons, findings = record.encounter_reasons, record.findings
     # the presenting concepts the chart records, in the order cards/ lists them (most charts
     # record a handful of concepts; the list names two dozen)
-    plan = plan_for(content)
     order = plan.presenting
     recorded = [c for c in findings if c in order]
     recorded += [c for c in reasons if c in order and c not in findings]
@@ -82,4 +86,4 @@ def evaluate_presentation(content: Content, record: PatientRecord) -> Presentati
     return PresentationResult(evidence, concepts, plan.words[concepts[0]][0], leg)
 
 
-_ABSENT = PresentationResult((), (), "", False)  # frozen: shared by every call without one
+_ABSENT = PresentationResult((), (), "", False)  # shared by every call without one

@@ -34,9 +34,9 @@ class RedFlagResult:
 
 
 def evaluate_red_flags(content: Content, facts: FactEvaluator) -> list[RedFlagResult]:
-    families = (facts.plan.families if content is facts.content
-                else content.red_flags.families)
-    return [facts.section(family, _evaluate_family) for family in families]
+    if content is facts.content:
+        return facts.each(facts.plan.family_sections, _evaluate_family)
+    return [facts.section(family, _evaluate_family) for family in content.red_flags.families]
 
 
 def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: FactEvaluator,
