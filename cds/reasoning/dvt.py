@@ -89,7 +89,9 @@ def evaluate_dvt(content: Content, record: PatientRecord, facts: FactEvaluator) 
     """The pathway of `content`, which must be the content `facts` answers for."""
     plan = facts.plan  # the pathway's lists, compiled
     wells = evaluate_score(plan.dvt_score, facts)
-    ddimer = latest_ddimer(content, record, plan)
+    # most charts record no D-dimer at all
+    ddimer = (_NO_DDIMER if facts.charted.isdisjoint(plan.ddimer_concepts)
+              else latest_ddimer(content, record, plan))
     diagnosed = facts.group(plan.diagnosed)
     suspected = None
     if diagnosed.truth is not MET:

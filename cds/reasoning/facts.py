@@ -215,7 +215,7 @@ class _Scope:
     section are the state's unknown answers: a chart that records none of a criterion's
     concepts leaves it unknown."""
 
-    __slots__ = ("absent", "answers", "fresh", "groups")
+    __slots__ = ("absent", "answers", "base", "fresh", "groups")
 
     def __init__(self, plan: Plan, absent: _AbsentChart, charted: frozenset[str]) -> None:
         self.absent = absent
@@ -243,6 +243,9 @@ class _Scope:
             for g in plan.by_group_slot]
         self.fresh: tuple[tuple[int, ...] | None, ...] = tuple(
             None if positions is None else tuple(sorted(positions)) for positions in fresh)
+        # by section index: the state's answers to its criteria (None for those about a
+        # score or the age), which an evaluated section's fresh answers replace in a copy
+        self.base = tuple(tuple(absent.results(section)) for section in plan.by_index)
 
 
 _KINDS = tuple(RESOURCE.values())
@@ -298,7 +301,8 @@ class FactEvaluator:
         self.record = record
         self.score_ranges: dict[str, tuple[float, float]] = {}
         self._plan = self.plan = plan = plan_for(content)
-        self._charted = charted = _charted(record)
+        # the concepts the chart records anything of
+        self.charted = self._charted = charted = _charted(record)
         scope = _scope_of(plan, record, charted)
         self._absent = scope.absent
         # each fact's answer once known, by slot: those about unrecorded concepts from the start
@@ -307,6 +311,7 @@ class FactEvaluator:
         self._groups = list(scope.groups)
         # by section index: the positions of the criteria evaluated afresh (see _Scope)
         self._fresh = scope.fresh
+        self._base = scope.base
         self._upper = record.as_of + FUTURE_SLACK
         self._aged: tuple[int | None, tuple[Evidence, ...]] | None = None
 
@@ -335,8 +340,9 @@ class FactEvaluator:
         every = section.criteria
         if section.index < 0:  # not one of the plan's: nothing kept
             return [self._evaluate(c) for c in every], range(len(every))
-        results = self._absent.results(section)
-        positions = self._fresh[section.index]
+        index = section.index
+        results = list(self._base[index])
+        positions = self._fresh[index]
         if positions is None:  # evaluated only because a clinician answered a score
             positions = section.always
         for position in positions:
@@ -429,10 +435,6 @@ class FactEvaluator:
             results.append(result)
         return results
 
-    def group(self, group: FactGroup) -> Answer:
-        """Met if any of the group's facts is (see `any_of`)."""
-        return self._any(group)
-
     # ------------------------------------------------------------ kinds
 
     def _any(self, group: FactGroup) -> Answer:
@@ -452,6 +454,8 @@ class FactEvaluator:
         if slot >= 0:
             self._groups[slot] = answer
         return answer
+
+    group = _any  # met if any of the group's facts is (see `any_of`): the public name
 
     def _answer(self, fact: CompiledFact) -> Answer:
         slot = fact.slot

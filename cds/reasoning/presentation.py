@@ -49,16 +49,16 @@ def presentation_of(plan: Plan, record: PatientRecord) -> PresentationResult:
     # the presenting concepts the chart records, in the order cards/ lists them (most charts
     # record a handful of concepts; the list names two dozen)
     order = plan.presenting
-    recorded = [c for c in findings if c in order]
-    recorded += [c for c in reasons if c in order and c not in findings]
+    recorded = findings.keys() & order.keys()
+    if reasons:
+        recorded.update(c for c in reasons if c in order)
     if not recorded:
         return _ABSENT
-    if len(recorded) > 1:
-        recorded.sort(key=order.__getitem__)
+    ordered = sorted(recorded, key=order.__getitem__) if len(recorded) > 1 else recorded
     lower = record.as_of - plan.presentation_window
     upper = record.as_of + FUTURE_SLACK
     found: list[tuple[Finding | None, str, Evidence]] = []
-    for concept in recorded:
+    for concept in ordered:
         if concept in reasons:
             found.append((None, concept, Evidence(
                 reasons[concept], f"reason for this encounter: {plan.words[concept][0]}")))
@@ -78,10 +78,14 @@ def presentation_of(plan: Plan, record: PatientRecord) -> PresentationResult:
         moments = _moments(finding)
         return max(moments).timestamp() if moments else 0.0
 
-    if len(found) > 1:
+    if len(found) == 1:  # most presenting charts: one finding
+        _, concept, item = found[0]
+        concepts: tuple[str, ...] = (concept,)
+        evidence: tuple[Evidence, ...] = (item,)
+    else:
         found.sort(key=recency, reverse=True)
-    concepts = tuple(dict.fromkeys(c for _, c, _ in found))
-    evidence = tuple(dict.fromkeys(e for _, _, e in found))
+        concepts = tuple(dict.fromkeys(c for _, c, _ in found))
+        evidence = tuple(dict.fromkeys(e for _, _, e in found))
     leg = not plan.leg_concepts.isdisjoint(concepts)
     return PresentationResult(evidence, concepts, plan.words[concepts[0]][0], leg)
 
