@@ -28,9 +28,15 @@ class PresentationResult:
         return bool(self.concepts)
 
 
-def _moments(finding: Finding) -> list[datetime]:
-    """Its onset and when it was written down, whichever the chart gives."""
-    return [m for m in (finding.when, finding.recorded) if m is not None]
+def _recency(finding: Finding | None) -> float:
+    """How recent a presenting finding is: its onset or when it was written down, whichever
+    is later; the encounter's own reason (no finding) before all."""
+    if finding is None:
+        return float("inf")
+    when, recorded = finding.when, finding.recorded
+    if when is None:
+        return 0.0 if recorded is None else recorded.timestamp()
+    return (when if recorded is None else max(when, recorded)).timestamp()
 
 
 def _current(finding: Finding, lower: datetime, upper: datetime) -> bool:
@@ -71,21 +77,20 @@ def presentation_of(plan: Plan, record: PatientRecord) -> PresentationResult:
     if not found:
         return _ABSENT
 
-    def recency(item: tuple[Finding | None, str, Evidence]) -> float:
-        finding = item[0]
-        if finding is None:  # the encounter's own reason comes first
-            return float("inf")
-        moments = _moments(finding)
-        return max(moments).timestamp() if moments else 0.0
-
     if len(found) == 1:  # most presenting charts: one finding
         _, concept, item = found[0]
         concepts: tuple[str, ...] = (concept,)
         evidence: tuple[Evidence, ...] = (item,)
     else:
-        found.sort(key=recency, reverse=True)
+        # most recent first (the encounter's own reason before all), ties in the order found
+        found = [found[i] for i in sorted(range(len(found)), key=[
+            _recency(finding) for finding, _, _ in found].__getitem__, reverse=True)]
         concepts = tuple(dict.fromkeys(c for _, c, _ in found))
-        evidence = tuple(dict.fromkeys(e for _, _, e in found))
+        # each cited resource once, the first of equal ones (Evidence hashes by value)
+        cited: dict[tuple[str, str], Evidence] = {}
+        for _, _, item in found:
+            cited.setdefault((item.reference, item.text), item)
+        evidence = tuple(cited.values())
     leg = not plan.leg_concepts.isdisjoint(concepts)
     return PresentationResult(evidence, concepts, plan.words[concepts[0]][0], leg)
 
