@@ -567,8 +567,7 @@ def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
             "indicator": draft.indicator, "source": dict(source_wire), **proposed,
             "overrideReasons": [dict(r) for r in kit.override_wire], "links": links_wire,
             "extension": extension}
-    return Card.issued(card, partial(_models, card, source, links, kit.override),
-                       templated=True)
+    return Card.issued(card, partial(_models, card, source, links, kit.override))
 
 
 def _fit_budget(drafts: list[_Draft]) -> list[str]:

@@ -3,8 +3,9 @@
 Requests are parsed strictly enough to give a useful 400; responses follow these models so
 that nothing the service sends can break the specification (summary < 140 characters,
 indicator enum, selectionBehavior whenever there are suggestions, no nulls). The cards of a
-hook call are built as JSON by cds.cards and checked here by `check_card` (the same rules,
-cheaper than validating every call through the models); `Card.issued` wraps them.
+hook call are built as JSON by cds.cards and checked here (`check_card`'s rules, cheaper
+than validating every call through the models; `check_own_values` for the values a card's
+checked template parts leave to it); `Card.issued` wraps them.
 """
 
 from __future__ import annotations
@@ -58,20 +59,18 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
     @classmethod
-    def checked(cls, fields: dict[str, Any], private: dict[str, Any] | None = None) -> Self:
+    def checked(cls, fields: dict[str, Any]) -> Self:
         """An instance of values already checked against this model (`check_card`, or models
         validated once at content load), without validating them again: on the hook path
         pydantic's validation costs more than building the card. Fields left out are None;
-        a dict that gives every field, in the model's order, becomes the instance's own.
-        `private`: values of private attributes, the others keep their defaults."""
-        defaults, blank = _blank(cls)
+        a dict that gives every field, in the model's order, becomes the instance's own."""
+        defaults, private = _blank(cls)
         model = _new(cls)
         _set(model, "__dict__", fields if len(fields) == len(cls.__pydantic_fields__)
              else {**defaults, **fields})
         _set(model, "__pydantic_fields_set__", set(fields))
         _set(model, "__pydantic_extra__", {})
-        _set(model, "__pydantic_private__",
-             None if blank is None else {**blank, **private} if private else dict(blank))
+        _set(model, "__pydantic_private__", None if private is None else dict(private))
         return model
 
 
@@ -247,7 +246,7 @@ class Card(WireModel):
     def _selection_behavior(self) -> Card:
         private = getattr(self, "__pydantic_private__", None)
         if private and private.get("_wire") is not None:
-            return self  # an issued card: check_card checked these rules on its JSON
+            return self  # an issued card: its JSON and template parts were checked (issued)
         if self.suggestions and self.selectionBehavior is None:
             raise ValueError(
                 "selectionBehavior is required when there are suggestions (cds-resp-6)"
@@ -266,32 +265,24 @@ class Card(WireModel):
     _models: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
 
     @classmethod
-    def issued(cls, wire: dict[str, Any],
-               fields: dict[str, Any] | Callable[[], dict[str, Any]],
-               templated: bool = False) -> Card:
-        """A card the service sends: `wire` is its JSON, checked here (`check_card`), and
-        `fields` (all of them, in the model's order) the same values as models for the code
-        that reads cards (store, metrics, tests), or a function that makes them. `wire()`
-        returns that JSON until a field is assigned. `templated`: all but the card's own
-        texts come from parts checked once against the models (cds.cards' kit), so only
-        those are checked (`check_own_values`).
+    def issued(cls, wire: dict[str, Any], models: Callable[[], dict[str, Any]]) -> Card:
+        """A card the service sends: `wire` is its JSON, and `models` a function that makes
+        the same values as models (all the fields, in the model's order) for the code that
+        reads cards as models (tests, tools). Its source, suggestions, override reasons and
+        links come from parts of cds.cards' kit, checked once against the models, so only its
+        own values are checked here (`check_own_values`). `wire()` returns that JSON until a
+        field is assigned.
 
-        Given a function, the card holds only its own values (`OWN_VALUES`, the JSON's) until
-        anything reads more of it as a model (a nested model, a dump, a copy, a comparison):
-        the HTTP path reads only those values and the JSON, and most responses are never
-        read as models at all."""
-        checked = check_own_values(wire) if templated else check_card(wire)
-        if not callable(fields):
-            if len(fields) != len(cls.__pydantic_fields__):  # model_fields costs more
-                raise ValueError("an issued card gives every field (None where it has no value)")
-            return cls.checked(fields, {"_wire": checked, "_models": None})
+        The card holds only its own values (the JSON's) until anything reads more of it as a
+        model (a nested model, a dump, a copy, a comparison): the HTTP path reads only those
+        values and the JSON, and most responses are never read as models at all."""
         card = _new(cls)
         # the JSON leaves out what has no value; the fields in the model's order
         _set(card, "__dict__", {"uuid": wire.get("uuid"), "summary": wire["summary"],
                                 "detail": wire.get("detail"), "indicator": wire["indicator"],
                                 "selectionBehavior": wire.get("selectionBehavior"),
                                 "extension": wire.get("extension")})
-        _set(card, "__pydantic_private__", {"_wire": checked, "_models": fields})
+        _set(card, "__pydantic_private__", {"_wire": check_own_values(wire), "_models": models})
         return card
 
     def _build(self) -> None:
