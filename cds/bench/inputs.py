@@ -53,6 +53,12 @@ def example_request(scenario: str) -> bytes:
     return orjson.dumps(request)
 
 
+def named_request(chart: str) -> bytes:
+    """A chart of N Observations ("100") or an example scenario ("dvt-likely"), as the
+    benchmark commands take them on their command lines."""
+    return chart_request(int(chart)) if chart.isdigit() else example_request(chart)
+
+
 def library() -> list[tuple[str, bytes]]:
     """Every example bundle and Synthea patient, as the request an EHR would send."""
     content = default_content()

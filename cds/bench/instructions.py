@@ -23,7 +23,7 @@ from cds.bench.inprocess import hook_path, ready_service
 def main(chart: str, calls: int, stage: str, signals: Path) -> None:
     service = ready_service()
     when = inputs.as_of()
-    body = inputs.chart_request(int(chart)) if chart.isdigit() else inputs.example_request(chart)
+    body = inputs.named_request(chart)
     for _ in range(5):
         hook_path(service, body, when)
     (signals / "READY").touch()

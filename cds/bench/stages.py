@@ -67,7 +67,7 @@ def main() -> int:
     print("|---" * (len(STAGES) + 2) + "|")
     for chart in charts:
         n = int(chart) if chart.isdigit() else 0
-        body = inputs.chart_request(n) if chart.isdigit() else inputs.example_request(chart)
+        body = inputs.named_request(chart)
         name = f"{n:,} Observations" if chart.isdigit() else chart
         stage_times(service, body, 20)  # warm up
         t = stage_times(service, body, 300 if n <= 100 else 30)
