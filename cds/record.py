@@ -192,7 +192,6 @@ RESULT_SLACK = timedelta(hours=12)
 _WHEN = itemgetter(0)  # of a _Deferred
 _PLAN = itemgetter(3)  # of a _Deferred
 _OUTSIDE = "Observation outside the rules' time windows"  # (a count)
-_from_iso = datetime.fromisoformat
 
 
 def _window_start(as_of: datetime, window: timedelta | None) -> datetime | None:
@@ -647,21 +646,13 @@ class RecordBuilder:
         status and its date; only then is the rest read, if any rule looks that far back.
         One loop for a whole list (a chart's results are most of what it sends); a result
         whose read elements are malformed is reported and skipped, as build() does.
-        The loop runs once per result, so what `_plan_for` and `fhir.usual_date_time` do for
-        the usual result is done here inline (a call costs about as much as either), and
-        each plan's window is compared as the moment it starts, worked out once per call."""
+        Each plan's window is compared as the moment it starts, worked out once per call."""
         as_of, deferred = record.as_of, record.deferred
-        code_plans, from_iso = self._code_plans, _from_iso
         starts: dict[_Plan, datetime | None] = {}  # plan -> its window's start (None: none)
         dropped = 0  # outside the windows: counted here, added to the record's counts below
         for raw in items:
             try:
-                code = raw.get("code")
-                try:  # the usual code, of one coding, seen before: two dict reads
-                    (coding,) = code["coding"]  # type: ignore[index]
-                    plan = code_plans[coding["system"]][coding["code"]]
-                except (KeyError, TypeError, ValueError):
-                    plan = self._plan_of_code(code)
+                plan = self._plan_for(raw.get("code"))
                 if plan is None:
                     continue
                 status = raw.get("status")
@@ -669,18 +660,7 @@ class RecordBuilder:
                     status = fhir.code(raw, "status")
                 if status in _OBS_NEVER:
                     continue
-                # the usual dateTime (fhir.usual_date_time); anything else: fhir.date_time
-                value = raw.get("effectiveDateTime")
-                if value is None:
-                    when = None
-                elif (type(value) is str and len(value) == 20 and value[4:20:3] == "--T::Z"
-                        and value.isascii()):
-                    try:
-                        when = from_iso(value)
-                    except ValueError:  # a leap second, or no such day: the full check
-                        when = fhir.date_time(raw, "effectiveDateTime")
-                else:
-                    when = fhir.date_time(raw, "effectiveDateTime")
+                when = fhir.date_time(raw, "effectiveDateTime")
                 if when is not None:
                     try:
                         start = starts[plan]

@@ -187,18 +187,6 @@ def parse_date_time(value: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-def usual_date_time(value: Any) -> datetime | None:
-    """A dateTime of the usual form, 2019-04-12T10:30:00Z (every result of a chart), read in
-    one step; None for anything else, which `date_time` reads or rejects (a leap second or
-    a day that does not exist goes on to its full check)."""
-    if type(value) is str and len(value) == 20 and value[4:20:3] == "--T::Z" and value.isascii():
-        try:
-            return _from_iso(value)
-        except ValueError:
-            pass
-    return None
-
-
 _from_iso = datetime.fromisoformat
 
 
@@ -206,7 +194,7 @@ def date_time(raw: dict[str, Any], key: str, path: str = "") -> datetime | None:
     value = raw.get(key)
     if value is None:
         return None
-    # usual_date_time, inline (this is read several times per resource)
+    # the usual form, 2019-04-12T10:30:00Z (every result of a chart), read in one step
     if type(value) is str and len(value) == 20 and value[4:20:3] == "--T::Z" and value.isascii():
         try:
             return _from_iso(value)
@@ -258,18 +246,9 @@ def checked_codeable(raw: dict[str, Any], key: str, path: str = "") -> dict[str,
 
 
 def checked_first_code(raw: dict[str, Any], key: str, path: str = "") -> str | None:
-    """`first_code(checked_codeable(raw, key, path))` in one call (a Condition's statuses)."""
-    value = raw.get(key)
-    if value is None:
-        return None
-    if type(value) is not dict or not _usual(value):
-        codeable(raw, key, path)  # says what is wrong (a valid value of another shape passes)
-    codings = value.get("coding")
-    return codings[0].get("code") if codings else None  # type: ignore[no-any-return]
-
-
-def first_code(value: dict[str, Any] | None) -> str | None:
-    """The code of the first coding of a checked CodeableConcept (`Codeable.first_code`)."""
+    """The code of the first coding of the checked CodeableConcept at `key`, as
+    `Codeable.first_code` reads it (a Condition's statuses)."""
+    value = checked_codeable(raw, key, path)
     codings = value.get("coding") if value is not None else None
     return codings[0].get("code") if codings else None
 
