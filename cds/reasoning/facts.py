@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TypeVar, cast
 
-from cds.content import Content, Criterion, Fact, Score, per_content
+from cds.content import Content, Criterion, Score, per_content
 from cds.reasoning.plan import (
     RESOURCE,
     CompiledCriterion,
@@ -22,10 +22,7 @@ from cds.reasoning.plan import (
     CompiledSection,
     FactGroup,
     Plan,
-    compile_fact,
     compile_section,
-    criterion_of,
-    group_of,
     plan_for,
 )
 from cds.record import Event, Finding, Measurement, PatientRecord
@@ -317,24 +314,13 @@ class FactEvaluator:
 
     # ------------------------------------------------------------ public
 
-    def criterion(self, criterion: Criterion) -> CriterionResult:
-        compiled = self._plan.criteria.get(id(criterion))
-        if compiled is None:  # not one of the content's criteria: compiled for this question
-            compiled = criterion_of(
-                criterion, group_of(compile_fact(f) for f in criterion.when),
-                group_of(compile_fact(f) for f in criterion.and_when)
-                if criterion.and_when else None)
-        elif compiled.charted and compiled.concepts.isdisjoint(self._charted):
-            return self._absent.criterion(compiled)
-        return self._evaluate(compiled)
-
     def results(self, section: CompiledSection) -> list[CriterionResult]:
-        """`criterion(c)` for each of a section's criteria, in order (see `evaluated`)."""
+        """The result of each of a section's criteria, in order (see `evaluated`)."""
         return self.evaluated(section)[0]
 
     def evaluated(self, section: CompiledSection,
                   ) -> tuple[list[CriterionResult], Sequence[int]]:
-        """`criterion(c)` for each of a section's criteria, in order, and the positions of
+        """The result of each of a section's criteria, in order, and the positions of
         those evaluated afresh: the criteria the chart's concepts touch and those about a score
         or the age. The others come from the state's list, and are unknown."""
         every = section.criteria
@@ -358,13 +344,6 @@ class FactEvaluator:
                     for r in results]
         return results
 
-    def score_criterion(self, score_id: str, criterion: Criterion) -> CriterionResult:
-        """One criterion of a score, as `score_results` answers it."""
-        result = self.criterion(criterion)
-        if result.answer.truth is not UNKNOWN or not self.record.answers:
-            return result
-        return self._answered(score_id, result)
-
     def _answered(self, score_id: str, result: CriterionResult) -> CriterionResult:
         """An unknown criterion, answered by the clinician if they did."""
         criterion = result.criterion
@@ -382,22 +361,6 @@ class FactEvaluator:
         if compiled.and_when is not None:
             answer = all_of([answer, self._any(compiled.and_when)])
         return CriterionResult(compiled.criterion, answer)
-
-    def fact(self, fact: Fact) -> Answer:
-        return self._answer(self._plan.facts.get(id(fact)) or compile_fact(fact))
-
-    def any_fact(self, facts: Sequence[Fact]) -> Answer:
-        """Met if any of the facts is (see `any_of`)."""
-        group = self._plan.groups.get(id(facts))
-        return self._any(group_of(compile_fact(f) for f in facts) if group is None else group)
-
-    def unconfirmed(self, facts: Sequence[Fact]) -> Sequence[Fact]:
-        """The confirmed facts of a list, asked without their `confirmed`: what is at least
-        suspected (a provisional diagnosis)."""
-        known = self._plan.unconfirmed.get(id(facts))
-        if known is not None:
-            return known
-        return [f.model_copy(update={"confirmed": False}) for f in facts if f.confirmed]
 
     def section(self, section: S, evaluate: Callable[[S, CompiledSection, FactEvaluator], R],
                 ) -> R:

@@ -225,7 +225,6 @@ class Plan:
         self.by_group_slot: list[FactGroup] = []  # the first of each distinct list of facts
         self._group_slots: dict[tuple[int, ...], int] = {}  # by the slots of its facts
         self.criteria: dict[int, CompiledCriterion] = {}
-        self.unconfirmed: dict[int, list[Fact]] = {}  # a list's confirmed facts, unconfirmed
         self.bands = {score.id: {b.id: (b.min, b.max) for b in score.bands}
                       for score in (content.dvt.score, content.pe_score)}
         # each score, red flag family and cause, by the id of that section
@@ -273,7 +272,6 @@ class Plan:
         suspected = [f.model_copy(update={"confirmed": False})
                      for f in pathway.diagnosed_when if f.confirmed]
         self._keep.append(suspected)
-        self.unconfirmed[id(pathway.diagnosed_when)] = suspected
         self._group(suspected)
         for population in pathway.populations:
             self._group(population.when)

@@ -3,7 +3,7 @@ to score criteria, kept on the PatientRecord for what the coded chart leaves unk
 
 Only completed or amended responses about the patient in context, authored within the app's
 `answers_valid_days`, count; for each criterion the latest answer wins. An answer never
-overrides the coded chart (see FactEvaluator.score_criterion).
+overrides the coded chart (see FactEvaluator.score_results).
 """
 
 from __future__ import annotations
