@@ -28,6 +28,24 @@ def test_streamed_body_over_the_limit_is_413(service, tmp_path):
     assert reply.status_code == 413
 
 
+def test_streamed_body_under_the_limit_gets_the_same_cards_as_one_sent_whole(
+        client: TestClient):
+    body = json.dumps(hook_request(condition("urinary_retention"))).encode()
+
+    def chunks():
+        for start in range(0, len(body), 300):
+            yield body[start:start + 300]
+
+    whole = client.post("/cds-services/thigh-pain", content=body,
+                        headers={"Content-Type": "application/json"})
+    streamed = client.post("/cds-services/thigh-pain", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert whole.status_code == streamed.status_code == 200
+    assert [c["summary"] for c in streamed.json()["cards"]] == \
+        [c["summary"] for c in whole.json()["cards"]]
+    assert streamed.json()["cards"][0]["indicator"] == "critical"
+
+
 def test_deeply_nested_json_is_400_not_500(client: TestClient):
     body = "[" * 50_000 + "]" * 50_000
     reply = client.post("/cds-services/thigh-pain", content=body,
