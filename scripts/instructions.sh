@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Instructions per hook call, counted by valgrind's callgrind: figures that a noisy machine
 # does not move, for comparing two versions of the engine (README "Performance").
-#   bash scripts/instructions.sh [CHART...]     # default: 100 dvt-likely
+#   bash scripts/instructions.sh [CHART...]          # default: 100 dvt-likely
+#   bash scripts/instructions.sh --http [CHART...]   # per HTTP request, bare and hook servers,
+#                                                    # with cache misses (cds.bench.servercost)
 # CHART is a number of Observations or an example scenario. Needs valgrind (apt-get install
-# valgrind); about half a minute per chart.
+# valgrind); about half a minute per chart in process, three minutes for --http.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
 python=${PYTHON:-.venv/bin/python}
+if [ "${1:-}" = "--http" ]; then
+  shift
+  exec "$python" -m cds.bench.servercost "$@"
+fi
 count() {  # chart calls stage -> instructions per call
   local work; work=$(mktemp -d)
   PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no \

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -73,9 +74,12 @@ def _free_port() -> int:
 
 
 class Server:
-    """One uvicorn worker serving a factory from cds.bench.apps, on a free loopback port."""
+    """One uvicorn worker serving a factory from cds.bench.apps, on a free loopback port.
+    `wrapper` runs it under another program (valgrind, for cds.bench.servercost), which may
+    need `start_seconds` to start it."""
 
-    def __init__(self, factory: str, workdir: Path) -> None:
+    def __init__(self, factory: str, workdir: Path, wrapper: Sequence[str] = (),
+                 start_seconds: float = 60) -> None:
         self.port = _free_port()
         self.log = workdir / f"{factory}.log"
         env = dict(os.environ, CDS_DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}")
@@ -87,13 +91,14 @@ class Server:
             logging += ["--log-config", str(config), "--no-access-log"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", f"cds.bench.apps:{factory}",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *logging],
+                [*wrapper, sys.executable, "-m", "uvicorn",
+                 "--factory", f"cds.bench.apps:{factory}", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--workers", "1", *logging],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         # the service is measured once ready (its unit registry built), not while it starts
         self.ready = "/health/ready" if factory == "hook_app" else "/health"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 urllib.request.urlopen(f"{self.url}{self.ready}", timeout=2).read()
