@@ -183,6 +183,8 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not isinstance(entries, list):
         raise FetchFailed("Bundle.entry is not a list")
+    if not entries:  # a search that found nothing (most of a chart's searches): no passes
+        return []
     # a chart sends thousands of entries, nearly always all well formed: take every
     # resource at C speed, and filter one by one only when some entry is not
     try:
