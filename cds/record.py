@@ -35,9 +35,10 @@ _HISTORY = {"inactive", "remission", "resolved"}
 # how a Condition's text qualifies its status: only what differs from "active" is spelled out
 _CONDITION_STATES = {"active": "", "history": "resolved or inactive, ", "refuted": "refuted, "}
 _OBS_NEVER = {"cancelled", "entered-in-error"}
-# Observation.status (a required code): these pass its check as they are
-_OBS_STATUSES = frozenset({"registered", "preliminary", "final", "amended", "corrected",
-                           "cancelled", "entered-in-error", "unknown"})
+# Observation.status (a required code): these place a result as they are, with one set
+# lookup; any other value (absent, never counted, or not a known status) is checked as a code
+_OBS_PLACED = frozenset({"registered", "preliminary", "final", "amended", "corrected",
+                         "unknown"})
 _OBS_TENTATIVE = {"registered", "preliminary", "unknown"}
 _MED_ACTIVE = {"active", "on-hold", "completed", "intended"}
 _PRESENT_CODES = {"52101004", "373066001", "Y", "POS"}  # Present, Yes, v2 Yes, Positive
@@ -656,10 +657,10 @@ class RecordBuilder:
                 if plan is None:
                     continue
                 status = raw.get("status")
-                if type(status) is not str or status not in _OBS_STATUSES:  # else: below
-                    status = fhir.code(raw, "status")
-                if status in _OBS_NEVER:
-                    continue
+                if type(status) is not str or status not in _OBS_PLACED:
+                    status = fhir.code(raw, "status")  # (an invalid code raises)
+                    if status in _OBS_NEVER:
+                        continue
                 when = fhir.date_time(raw, "effectiveDateTime")
                 if when is not None:
                     try:
