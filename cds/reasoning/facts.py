@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from cds.content import Content, Criterion, Score, per_content
 from cds.reasoning.plan import (
@@ -145,7 +145,9 @@ class _AbsentChart:
         self._facts: dict[int, Answer] = {}  # by fact slot
         self._groups: dict[int, Answer] = {}  # by id of the plan's FactGroup
         self._criteria: dict[int, CriterionResult] = {}  # by id of the plan's criterion
-        self.sections: dict[int, object] = {}  # by index of the score, family or cause
+        # by index of the score, family or cause: its result (typed Any: a ScoreResult,
+        # RedFlagResult or CauseResult, which import this module)
+        self.sections: dict[int, Any] = {}
         # by section index: its criteria's answers (None for those about a score or the age)
         self._results: dict[int, list[CriterionResult | None]] = {}
         self._answers: list[Answer | None] | None = None
@@ -257,12 +259,12 @@ def _scope_of(plan: Plan, record: PatientRecord, charted: frozenset[str]) -> _Sc
     (a key that is quicker to make than the state itself; equal states share their answers)."""
     missing = record.missing
     key = (charted, frozenset(record.read), tuple(missing.items()) if missing else ())
-    scope = plan.scopes.get(key)
+    scope: _Scope | None = plan.scopes.get(key)
     if scope is None:
         if len(plan.scopes) >= 4096:  # sets come from cards/'s concepts, but stay bounded
             plan.scopes.clear()
         scope = plan.scopes[key] = _Scope(plan, _absent_chart(plan.content, record), charted)
-    return cast(_Scope, scope)
+    return scope
 
 
 def _absent_chart(content: Content, record: PatientRecord) -> _AbsentChart:
@@ -322,23 +324,34 @@ class FactEvaluator:
                   ) -> tuple[list[CriterionResult], Sequence[int]]:
         """The result of each of a section's criteria, in order, and the positions of
         those evaluated afresh: the criteria the chart's concepts touch and those about a score
-        or the age. The others come from the state's list, and are unknown."""
+        or the age. The others come from the state's list, and are unknown.
+
+        Every section a call evaluates comes through here, so the criterion's evaluation
+        (`_evaluate`) is written out in the loop: a Python call per criterion costs more than
+        the evaluation of most of them."""
         every = section.criteria
         if section.index < 0:  # not one of the plan's: nothing kept
             return [self._evaluate(c) for c in every], range(len(every))
         index = section.index
-        results = list(self._base[index])
+        # the state's answers, with None for the criteria about a score or the age, which
+        # are always among the positions evaluated below
+        results: list[CriterionResult] = list(self._base[index])  # type: ignore[arg-type]
         positions = self._fresh[index]
         if positions is None:  # evaluated only because a clinician answered a score
             positions = section.always
+        group = self._any
         for position in positions:
-            results[position] = self._evaluate(every[position])
-        return cast(list[CriterionResult], results), positions
+            compiled = every[position]
+            answer = group(compiled.when)
+            if compiled.and_when is not None:
+                answer = all_of([answer, group(compiled.and_when)])
+            results[position] = CriterionResult(compiled.criterion, answer)
+        return results, positions
 
     def score_results(self, score: Score, section: CompiledSection) -> list[CriterionResult]:
         """A score's criteria: the coded chart first; what it leaves unknown, a clinician's
         recent answer to the score's questionnaire (cds.smart.answers)."""
-        results = self.results(section)
+        results = self.evaluated(section)[0]
         if self.record.answers:
             return [self._answered(score.id, r) if r.answer.truth is UNKNOWN else r
                     for r in results]
@@ -374,17 +387,17 @@ class FactEvaluator:
             return evaluate(section, compile_section(section), self)
         if self._fresh[compiled.index] is not None or self.record.answers:
             return evaluate(section, compiled, self)
-        kept = self._absent.sections.get(compiled.index)
+        kept: R | None = self._absent.sections.get(compiled.index)
         if kept is None:
             kept = self._absent.sections[compiled.index] = evaluate(section, compiled, self)
-        return cast(R, kept)
+        return kept
 
     def each(self, sections: Sequence[tuple[S, CompiledSection]],
              evaluate: Callable[[S, CompiledSection, FactEvaluator], R]) -> list[R]:
         """`section(s, evaluate)` for each of the plan's sections given with their compiled
         form (the red flag families, the causes), in order."""
         fresh = self._fresh
-        kept = cast(dict[int, R], self._absent.sections)
+        kept: dict[int, R] = self._absent.sections
         answered = bool(self.record.answers)
         results: list[R] = []
         for section, compiled in sections:
@@ -413,7 +426,14 @@ class FactEvaluator:
             if (truth is UNKNOWN and answer.evidence) or (truth is MET and answer.reason):
                 answer = any_of((answer,))
         else:
-            answer = any_of([self._answer(f) for f in facts])
+            # most alternatives name concepts the chart does not record: their answers are
+            # the state's, read here rather than through a call of `_answer` each
+            memo = self._memo
+            answers: list[Answer] = []
+            for fact in facts:
+                known = memo[fact.slot] if fact.slot >= 0 else None
+                answers.append(self._answer(fact) if known is None else known)
+            answer = any_of(answers)
         if slot >= 0:
             self._groups[slot] = answer
         return answer

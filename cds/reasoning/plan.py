@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cds.content import (
     Cause,
@@ -241,8 +241,8 @@ class Plan:
         self.leg_concepts = frozenset(content.presentation.dvt_concepts)
         # what each chart state and set of charted concepts leave to a call to evaluate
         # (cds.reasoning.facts._Scope), by those concepts, the resource types read and those
-        # that could not be
-        self.scopes: dict[tuple[object, ...], object] = {}
+        # that could not be (typed Any: the scope's module imports this one)
+        self.scopes: dict[tuple[object, ...], Any] = {}
         # the content's models read on every call, copied out once (see CompiledFact)
         self.families = tuple(content.red_flags.families)
         self.causes = tuple(content.differential.causes)
