@@ -25,7 +25,7 @@ from cds.reasoning.plan import (
     compile_section,
     plan_for,
 )
-from cds.record import Event, Finding, Measurement, PatientRecord
+from cds.record import Event, Measurement, PatientRecord
 
 # how far in the future a record may be dated and still count as now (clock skew)
 FUTURE_SLACK = timedelta(hours=12)
@@ -322,8 +322,8 @@ class FactEvaluator:
 
     def evaluated(self, section: CompiledSection,
                   ) -> tuple[list[CriterionResult], Sequence[int]]:
-        """The result of each of a section's criteria, in order, and the positions of
-        those evaluated afresh: the criteria the chart's concepts touch and those about a score
+        """The result of each of a section's criteria, in order, and the positions (ascending)
+        of those evaluated afresh: the criteria the chart's concepts touch and those about a score
         or the age. The others come from the state's list, and are unknown.
 
         Every section a call evaluates comes through here, so the criterion's evaluation
@@ -474,7 +474,8 @@ class FactEvaluator:
 
     def _condition(self, compiled: CompiledFact) -> Answer:
         """One pass over the concept's findings (the window bounds worked out once): those
-        that hold, those refuted, and whether any has the wanted status at all."""
+        that hold, those refuted, and whether any has the wanted status at all. The pass
+        gathers their evidence as it goes (no second pass, no generator per answer)."""
         fact = compiled  # its fields, copied out of the model (see CompiledFact)
         concept_id = compiled.concept_id
         wanted = _WANTED[fact.status]
@@ -483,8 +484,8 @@ class FactEvaluator:
         lower = None if compiled.within is None else as_of - compiled.within
         oldest = None if compiled.older_than is None else as_of - compiled.older_than
         ended_from = None if compiled.ended_within is None else as_of - compiled.ended_within
-        positive: list[Finding] = []
-        refuted: list[Finding] = []
+        positive: list[Evidence] = []
+        refuted: list[Evidence] = []
         older = False
         for f in self.record.findings.get(concept_id, ()):
             status = f.status
@@ -501,15 +502,15 @@ class FactEvaluator:
             if oldest is not None and (when is None or when > oldest):
                 continue  # older_than_days: a dated record at least that old
             if not wanted_status:
-                refuted.append(f)
+                refuted.append(Evidence(f.reference, f.text))
             elif ended_from is None or (
                     f.ended is not None and ended_from <= f.ended <= upper):
-                positive.append(f)  # ended_within_days: ended in that window, not later
+                # ended_within_days: ended in that window, not later
+                positive.append(Evidence(f.reference, f.text))
         if positive:
-            return Answer(MET, tuple(Evidence(f.reference, f.text) for f in positive))
+            return Answer(MET, tuple(positive))
         if refuted:
-            return Answer(NOT_MET, tuple(Evidence(f.reference, f.text) for f in refuted),
-                          "recorded as absent or refuted")
+            return Answer(NOT_MET, tuple(refuted), "recorded as absent or refuted")
         if not older:
             return self._absent.fact(compiled)
         label = self._plan.words[concept_id][0]

@@ -47,7 +47,7 @@ def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: Fa
     # only the flags evaluated afresh can be met or not met: the others are unknown
     met: list[CriterionResult] = []
     standalone = False
-    all_unknown = True
+    answered: list[int] = []  # the positions (ascending) of flags met or not met
     for position in fresh:
         r = flags[position]
         truth = r.answer.truth
@@ -58,6 +58,10 @@ def _evaluate_family(family: RedFlagFamily, compiled: CompiledSection, facts: Fa
                 standalone = compiled.standalone[position] or (
                     alone_with is not None and facts.group(alone_with).truth is MET)
         if truth is not UNKNOWN:
-            all_unknown = False
-    unknown = list(flags) if all_unknown else [r for r in flags if r.answer.truth is UNKNOWN]
+            answered.append(position)
+    # the unknown flags, in order: all of them but the few answered (rather than a test of
+    # every flag's answer)
+    unknown = list(flags)
+    for position in reversed(answered):
+        del unknown[position]
     return RedFlagResult(family, flags, escalation, standalone, met, unknown, bool(met))
