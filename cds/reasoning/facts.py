@@ -326,19 +326,22 @@ class FactEvaluator:
         of those evaluated afresh: the criteria the chart's concepts touch and those about a score
         or the age. The others come from the state's list, and are unknown.
 
-        Every section a call evaluates comes through here, so the criterion's evaluation
-        (`_evaluate`) is written out in the loop: a Python call per criterion costs more than
-        the evaluation of most of them."""
+        Every section a call evaluates comes through here, and a criterion is evaluated
+        only here, in the loop (a Python call per criterion would cost more than the
+        evaluation of most of them): one of its `when` facts holds, and (if given) one of its
+        `and_when` too."""
         every = section.criteria
-        if section.index < 0:  # not one of the plan's: nothing kept
-            return [self._evaluate(c) for c in every], range(len(every))
-        index = section.index
-        # the state's answers, with None for the criteria about a score or the age, which
-        # are always among the positions evaluated below
-        results: list[CriterionResult] = list(self._base[index])  # type: ignore[arg-type]
-        positions = self._fresh[index]
-        if positions is None:  # evaluated only because a clinician answered a score
-            positions = section.always
+        positions: Sequence[int]
+        if section.index < 0:  # not one of the plan's: nothing kept, every criterion afresh
+            results: list[CriterionResult] = [None] * len(every)  # type: ignore[list-item]
+            positions = range(len(every))
+        else:
+            # the state's answers, with None for the criteria about a score or the age,
+            # which are always among the positions evaluated below
+            results = list(self._base[section.index])  # type: ignore[arg-type]
+            fresh = self._fresh[section.index]
+            # None: evaluated only because a clinician answered a score
+            positions = section.always if fresh is None else fresh
         group = self._any
         for position in positions:
             compiled = every[position]
@@ -367,13 +370,6 @@ class FactEvaluator:
         if given.value:
             return CriterionResult(criterion, Answer(MET, evidence))
         return CriterionResult(criterion, Answer(NOT_MET, evidence, given.text))
-
-    def _evaluate(self, compiled: CompiledCriterion) -> CriterionResult:
-        # one of `when` holds, and (if given) one of `and_when` too
-        answer = self._any(compiled.when)
-        if compiled.and_when is not None:
-            answer = all_of([answer, self._any(compiled.and_when)])
-        return CriterionResult(compiled.criterion, answer)
 
     def section(self, section: S, evaluate: Callable[[S, CompiledSection, FactEvaluator], R],
                 ) -> R:
