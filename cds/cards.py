@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any
 
-from cds.content import ACT_ORDER, ActWithin, Content, Criterion, Indicator, Order, per_content
+from cds.content import (
+    ACT_ORDER,
+    ActWithin,
+    Content,
+    Criterion,
+    Indicator,
+    Order,
+    RedFlagFamily,
+    per_content,
+)
 from cds.hooks import Action, Card, Link, OverrideReason, Source, Suggestion
 from cds.reasoning.assessment import Assessment
 from cds.reasoning.differential import CauseResult
@@ -175,12 +184,12 @@ def _score_lines(score: ScoreResult, kit: _Kit, facts: bool = True,
 
 def _red_flag_draft(result: RedFlagResult, assessment: Assessment, kit: _Kit,
                     rank: int) -> _Draft:
-    family = result.family
+    family = kit.families[result.family.id]
     met = result.met
     labels = [r.criterion.label for r in met]
     presenting = assessment.presentation.label or "Thigh, leg or back complaint"
     summary = fit_summary(family.summary, {"presentation": presenting}, labels)
-    lines = [f"**{family.urgency}.**", ""]
+    lines = [family.heading, ""]
     if result.escalation is not None and result.escalation.met and family.escalate_reason:
         why = _facts(result.escalation.evidence)
         lines += [f"Raised to {result.indicator} {family.escalate_reason}"
@@ -196,7 +205,7 @@ def _red_flag_draft(result: RedFlagResult, assessment: Assessment, kit: _Kit,
     evidence = evidence_of(met)
     if result.escalation is not None and result.escalation.met:
         evidence += list(result.escalation.evidence)
-    return _Draft(f"red-flag/{family.id}", result.indicator, summary, lines, family.source,
+    return _Draft(family.key, result.indicator, summary, lines, family.source,
                   family.also, evidence, family.act_within, True, list(family.orders), None,
                   rank)
 
@@ -266,17 +275,22 @@ def _dvt_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int) -
 
 def _checklist_draft(assessment: Assessment, content: Content, kit: _Kit, shown: set[str],
                      wells_open: bool, rank: int) -> _Draft | None:
-    """One list of what to ask or examine, what changes management soonest first."""
+    """One list of what to ask or examine, what changes management soonest first. `shown`:
+    the types of the cards already drafted (a red flag's own card lists what is open)."""
     entries: list[tuple[int, int, str, str]] = []  # (act order, rank, short name, line)
-    checklist = kit.checklist
+    families = kit.families
     for n, fam in enumerate(assessment.red_flags):
-        family = fam.family
-        if family.id in shown:
+        family = families[fam.family.id]
+        if family.key in shown:
             continue  # its own card lists what is still open
-        asks = _open_asks(fam.unknown)
-        if asks:
-            act, head = checklist[family.id]
-            entries.append((act, n, family.short, head + ", ".join(asks)))
+        unknown = fam.unknown
+        if len(unknown) == family.flags:  # every flag open, as on most charts: worded once
+            line = family.all_open
+        else:
+            asks = _open_asks(unknown)
+            line = family.checklist_head + ", ".join(asks) if asks else None
+        if line is not None:
+            entries.append((family.act, n, family.short, line))
     if wells_open:
         wells = assessment.dvt.wells
         template = content.checklist.wells_line
@@ -400,6 +414,39 @@ def _order_template(order: Order, content: Content) -> _OrderTemplate:
 _Linked = tuple[list[Link], list[dict[str, Any]]]  # the links as models, and as JSON
 
 
+@dataclass(frozen=True, slots=True)
+class _FamilyText:
+    """What a red-flag family's card and checklist line say whatever the chart, read from
+    cards/ once per copy: the checklist looks at every family on every call, and a content
+    model's attribute costs several times a slot's to read."""
+
+    key: str  # the card's type, "red-flag/<id>"
+    heading: str  # the card's first line: how urgent
+    summary: str  # template: {presentation}, {flags}
+    action: str
+    escalate_reason: str | None
+    show_score: str | None
+    source: str
+    also: list[str]
+    act_within: ActWithin
+    orders: tuple[str, ...]
+    short: str  # the family in the checklist's summary
+    act: int  # ACT_ORDER of act_within: the checklist's order
+    checklist_head: str  # "- **<short>** (<when>): ", before what to ask
+    flags: int  # how many flags the family has
+    all_open: str | None  # its checklist line when every flag is unknown (None: nothing to ask)
+
+    @classmethod
+    def of(cls, family: RedFlagFamily) -> _FamilyText:
+        head = f"- **{family.short}** ({_ACT_WORDS[family.act_within]}): "
+        asks = [c.check or c.label for c in family.flags if c.ask or c.check]  # as _open_asks
+        return cls(f"red-flag/{family.id}", f"**{family.urgency}.**", family.summary,
+                   family.action, family.escalate_reason, family.show_score, family.source,
+                   family.also, family.act_within, tuple(family.orders), family.short,
+                   ACT_ORDER[family.act_within], head, len(family.flags),
+                   head + ", ".join(asks) if asks else None)
+
+
 @dataclass(frozen=True)
 class _Kit:
     """What the cards of one copy of cards/ share on every call: sources, links, override
@@ -412,7 +459,7 @@ class _Kit:
     orders: dict[str, _OrderTemplate]
     short_labels: dict[str, str]  # a cause's label -> without its parenthesis
     scored: dict[int, str]  # id() of a score's criterion -> as the score lists it
-    checklist: dict[str, tuple[int, str]]  # red-flag family -> (act order, checklist line head)
+    families: dict[str, _FamilyText]  # by red-flag family id
     disclaimer: list[str]  # the lines every card ends with
     cited: dict[tuple[str, ...], _Linked] = field(default_factory=dict)
 
@@ -444,9 +491,7 @@ def _kit_for(content: Content) -> _Kit:
                       for cause in content.differential.causes},
         scored={id(c): _with_points(c) for score in (content.dvt.score, content.pe_score)
                 for c in score.criteria},
-        checklist={f.id: (ACT_ORDER[f.act_within],
-                          f"- **{f.short}** ({_ACT_WORDS[f.act_within]}): ")
-                   for f in content.red_flags.families},
+        families={f.id: _FamilyText.of(f) for f in content.red_flags.families},
         disclaimer=["", f"_{content.texts.disclaimer}_"],
     )
 
@@ -602,7 +647,7 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext,
                       and assessment.dvt.suspected is None)
         if dvt_applies and not wells_open:
             drafts.append(_dvt_draft(assessment, content, kit, 50))
-        shown = {d.key.removeprefix("red-flag/") for d in drafts}
+        shown = {d.key for d in drafts}
         checklist = _checklist_draft(assessment, content, kit, shown, wells_open, 60)
         if checklist is not None:
             drafts.append(checklist)
