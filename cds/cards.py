@@ -22,10 +22,12 @@ from typing import Any
 from cds.content import (
     ACT_ORDER,
     ActWithin,
+    Cause,
     Content,
     Criterion,
     Indicator,
     Order,
+    PathwayStep,
     RedFlagFamily,
     per_content,
 )
@@ -160,23 +162,24 @@ def _score_lines(score: ScoreResult, kit: _Kit, facts: bool = True,
     """A score: its total, what counted (with the chart's words), what is still open.
     `unknown` is the score's open criteria when the caller has already read them."""
     lines = [f"**{score.score.short}: {score.describe()}.**"]
-    scored = kit.scored  # the content's criteria, worded once
-
-    def named(r: CriterionResult) -> str:
-        return scored.get(id(r.criterion)) or _with_points(r.criterion)
-
+    met = score.met
+    counted = _scored(met, kit)
     if facts:
-        lines += [f"- {named(r)}: {_facts(r.answer.evidence)}" if r.answer.evidence
-                  else f"- {named(r)}" for r in score.met]
-    else:
-        counted = [named(r) for r in score.met]
-        if counted:
-            lines.append("Counted: " + ", ".join(counted) + ".")
+        lines += [f"- {name}: {_facts(r.answer.evidence)}" if r.answer.evidence
+                  else f"- {name}" for name, r in zip(counted, met, strict=True)]
+    elif counted:
+        lines.append("Counted: " + ", ".join(counted) + ".")
     if unknown is None:
         unknown = score.unknown
     if unknown:  # a paragraph of its own, never read as part of the last bullet
-        lines += ["", "Unknown: " + ", ".join([named(r) for r in unknown]) + "."]
+        lines += ["", "Unknown: " + ", ".join(_scored(unknown, kit)) + "."]
     return lines
+
+
+def _scored(results: list[CriterionResult], kit: _Kit) -> list[str]:
+    """The criteria as a score lists them ('cancer +1'): the content's, worded once (`kit`)."""
+    scored = kit.scored
+    return [scored.get(id(r.criterion)) or _with_points(r.criterion) for r in results]
 
 
 # ---------------------------------------------------------------- families
@@ -230,8 +233,8 @@ def _dvt_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int) -
     dvt = assessment.dvt
     wells = dvt.wells
     unknown = wells.unknown  # read once for the lines below
-    step = dvt.step
-    named = _template_fields(step.summary) | _template_fields(step.detail)
+    step = kit.steps[id(dvt.step)]
+    named = step.named
     fields: dict[str, Any] = {}  # what the step's texts name, nothing more
     if "points" in named:
         fields["points"] = f"{wells.points:g}"
@@ -244,8 +247,8 @@ def _dvt_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int) -
     if "ddimer" in named:
         fields["ddimer"] = _ddimer_words(assessment, content)
     summary = fit_summary(step.summary, fields)
-    red_flag = step.when_band in {"likely", "diagnosed"} or dvt.ddimer.state == "positive"
-    if step.when_band == "diagnosed":
+    red_flag = step.red_flag or dvt.ddimer.state == "positive"
+    if step.diagnosed:
         lines = [step.detail, "", "On record: " + _facts(dvt.diagnosed.evidence) + "."]
         evidence = list(dvt.diagnosed.evidence)
     elif dvt.population is not None and dvt.population_answer is not None:
@@ -266,11 +269,15 @@ def _dvt_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int) -
                           "is confirmed or excluded."]
             evidence += list(dvt.suspected.evidence)
         for r in wells.pending_judgement:
-            lines += ["", f"Not counted: {r.criterion.label} ({r.criterion.points:+g}), the "
-                          "clinician's call."]
+            lines += ["", kit.not_counted.get(id(r.criterion)) or _not_counted(r.criterion)]
     return _Draft("dvt", step.indicator, summary, lines, content.dvt.source,
                   list(wells.score.also), evidence, step.act_within, red_flag,
                   list(step.orders), step.recommended, rank)
+
+
+def _not_counted(criterion: Criterion) -> str:
+    """A judgement call the score leaves to the clinician, as the DVT card states it."""
+    return f"Not counted: {criterion.label} ({criterion.points:+g}), the clinician's call."
 
 
 def _checklist_draft(assessment: Assessment, content: Content, kit: _Kit, shown: set[str],
@@ -311,46 +318,39 @@ def _checklist_draft(assessment: Assessment, content: Content, kit: _Kit, shown:
                   "now", False, orders, None, rank)
 
 
-def _cause_line(result: CauseResult) -> str:
-    cause = result.cause
+def _cause_line(result: CauseResult, text: _CauseText) -> str:
     parts = []
     if result.documented.met:
         parts.append("on record: " + _facts(result.documented.evidence))
-    supports = [r.criterion.label for r in result.met("supports")]
-    if supports:
-        parts.append("for: " + ", ".join(supports))
-    against = [r.criterion.label for r in result.met("against")]
-    if against:
-        parts.append("against: " + ", ".join(against))
-    line = f"- **{cause.label}** ({result.points:g} points): " + "; ".join(parts) + "."
-    if cause.helps:
-        line += f" Would help: {cause.helps[0]}."
-    return line
+    if result.met_supports:
+        parts.append("for: " + ", ".join([r.criterion.label for r in result.met_supports]))
+    if result.met_against:
+        parts.append("against: " + ", ".join([r.criterion.label for r in result.met_against]))
+    return f"{text.head}{result.points:g} points): " + "; ".join(parts) + "." + text.helps
 
 
 def _differential_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int,
                         ) -> _Draft:
-    diff = content.differential
-    short = kit.short_labels
+    causes = kit.causes
     shown: list[CauseResult] = []  # the first show_at_most causes shown; the others by name
     others: list[str] = []
-    from_points, at_most = diff.show_from_points, diff.show_at_most
+    from_points, at_most = kit.show_from_points, kit.show_at_most
     for r in assessment.causes:
         if len(shown) < at_most and r.shown(from_points):
             shown.append(r)
         else:
-            others.append(short[r.cause.label])
+            others.append(causes[id(r.cause)].short)
     if shown:
         summary = fit_summary("Likely causes from the record: {flags}", {},
                               [r.cause.label for r in shown])
-        lines = [_cause_line(r) for r in shown]
+        lines = [_cause_line(r, causes[id(r.cause)]) for r in shown]
     else:
         summary = "No coded finding points to a cause yet: history and examination will decide"
         lines = []
     if others:
         lines += ["", "Not supported by the record yet (examine to decide): "
                   + ", ".join(others) + "."]
-    lines += ["", f"_{diff.method}_"]
+    lines += kit.method
     orders = list(dict.fromkeys(o for r in shown for o in r.cause.orders))
     evidence = [e for r in shown for e in r.documented.evidence] + evidence_of(
         [x for r in shown for x in (*r.met_supports, *r.met_against)])  # the met, in order
@@ -415,6 +415,42 @@ _Linked = tuple[list[Link], list[dict[str, Any]]]  # the links as models, and as
 
 
 @dataclass(frozen=True, slots=True)
+class _StepText:
+    """A DVT pathway step as its card reads it, once per copy of cards/ (see _FamilyText)."""
+
+    summary: str
+    detail: str
+    named: frozenset[str]  # the fields its texts name: only those are computed
+    indicator: Indicator
+    act_within: ActWithin
+    orders: tuple[str, ...]
+    recommended: str | None
+    red_flag: bool  # DVT likely or diagnosed: the card counts as a red flag
+    diagnosed: bool
+
+    @classmethod
+    def of(cls, step: PathwayStep) -> _StepText:
+        return cls(step.summary, step.detail,
+                   _template_fields(step.summary) | _template_fields(step.detail),
+                   step.indicator, step.act_within, tuple(step.orders), step.recommended,
+                   step.when_band in {"likely", "diagnosed"}, step.when_band == "diagnosed")
+
+
+@dataclass(frozen=True, slots=True)
+class _CauseText:
+    """What the differential says of a cause whatever the chart (see _FamilyText)."""
+
+    short: str  # its label without the parenthesis, when named among the others
+    head: str  # "- **<label>** (", before its points
+    helps: str  # " Would help: <first test>." or nothing
+
+    @classmethod
+    def of(cls, cause: Cause) -> _CauseText:
+        return cls(_PARENTHESIS.sub("", cause.label), f"- **{cause.label}** (",
+                   f" Would help: {cause.helps[0]}." if cause.helps else "")
+
+
+@dataclass(frozen=True, slots=True)
 class _FamilyText:
     """What a red-flag family's card and checklist line say whatever the chart, read from
     cards/ once per copy: the checklist looks at every family on every call, and a content
@@ -457,8 +493,13 @@ class _Kit:
     override: list[OverrideReason]
     override_wire: list[dict[str, Any]]
     orders: dict[str, _OrderTemplate]
-    short_labels: dict[str, str]  # a cause's label -> without its parenthesis
     scored: dict[int, str]  # id() of a score's criterion -> as the score lists it
+    not_counted: dict[int, str]  # id() of a Wells DVT criterion -> its "Not counted" line
+    steps: dict[int, _StepText]  # by id() of the DVT pathway's steps
+    causes: dict[int, _CauseText]  # by id() of the differential's causes
+    show_from_points: float  # the differential's
+    show_at_most: int
+    method: list[str]  # the differential's closing lines
     families: dict[str, _FamilyText]  # by red-flag family id
     disclaimer: list[str]  # the lines every card ends with
     cited: dict[tuple[str, ...], _Linked] = field(default_factory=dict)
@@ -481,16 +522,21 @@ def _kit_for(content: Content) -> _Kit:
                 for r in content.texts.override_reasons]
     if not override:
         raise ValueError("cards/texts.toml: cards need override_reasons (none are listed)")
+    differential = content.differential
     return _Kit(
         sources={sid: (model, model.wire()) for sid, model in sources.items()},
         links={sid: (model, model.wire()) for sid, model in links.items()},
         override=override,
         override_wire=[r.wire() for r in override],
         orders={oid: _order_template(order, content) for oid, order in content.orders.items()},
-        short_labels={cause.label: _PARENTHESIS.sub("", cause.label)
-                      for cause in content.differential.causes},
         scored={id(c): _with_points(c) for score in (content.dvt.score, content.pe_score)
                 for c in score.criteria},
+        not_counted={id(c): _not_counted(c) for c in content.dvt.score.criteria},
+        steps={id(step): _StepText.of(step) for step in content.dvt.steps},
+        causes={id(cause): _CauseText.of(cause) for cause in differential.causes},
+        show_from_points=differential.show_from_points,
+        show_at_most=differential.show_at_most,
+        method=["", f"_{differential.method}_"],
         families={f.id: _FamilyText.of(f) for f in content.red_flags.families},
         disclaimer=["", f"_{content.texts.disclaimer}_"],
     )
