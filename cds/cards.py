@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from operator import attrgetter
 from typing import Any
 
 from cds.content import (
@@ -548,6 +549,7 @@ _kit = per_content(_kit_for)
 _CARD_NAMESPACE = CARD_NAMESPACE.bytes
 _REQUESTERS = {"Practitioner", "PractitionerRole"}
 _REASONS = ("Condition/", "Observation/")  # the references a draft order gives as reasons
+_REFERENCE = attrgetter("reference")  # of an Evidence
 _sha1 = hashlib.sha1
 
 
@@ -589,16 +591,13 @@ class _Call:
         return _uuid5_text(h.hexdigest())
 
 
-def _reasons(evidence: list[Evidence]) -> list[str]:
-    """The Conditions and Observations a draft order gives as its reasons, each once."""
-    return list(dict.fromkeys([r for e in evidence if (r := e.reference).startswith(_REASONS)]))
-
-
-def _suggestions(draft: _Draft, kit: _Kit, call: _Call, card_id: bytes,
+def _suggestions(draft: _Draft, kit: _Kit, call: _Call, card_id: bytes, cited: list[str],
                  ) -> list[dict[str, Any]]:
     """The draft orders a card proposes, as JSON (their models are made from it only when
-    read: `_models`; the orders' texts and shapes were checked once, by `_order_template`)."""
-    reasons = _reasons(draft.evidence)
+    read: `_models`; the orders' texts and shapes were checked once, by `_order_template`).
+    `cited`: the resources the card cites, each once; the Conditions and Observations among
+    them are the orders' reasons."""
+    reasons = [r for r in cited if r.startswith(_REASONS)]
     wired = []
     for order_id in draft.orders:
         order = kit.orders[order_id]
@@ -637,26 +636,27 @@ def _card(draft: _Draft, kit: _Kit, call: _Call, detail: str,
     card_uuid = call.card_uuid(draft.key)
     source, source_wire = kit.sources[draft.source]
     links, links_wire = kit.links_for((draft.source, *draft.also))
-    links_wire = [dict(w) for w in links_wire]
+    links_wire = list(map(dict, links_wire))  # fresh: a response shares no JSON with another
     extra = smart.get(draft.key)
     if extra:
         links_wire += [link.wire() for link in extra]
         links = links + extra
+    cited = list(dict.fromkeys(map(_REFERENCE, draft.evidence)))  # each resource once
     extension = {EXTENSION_KEY: {
         "cardType": draft.key,
         "actWithin": draft.act_within,
         "redFlag": draft.red_flag,
-        "evidence": list(dict.fromkeys([e.reference for e in draft.evidence])),
+        "evidence": cited,
     }}
     proposed: dict[str, Any] = {}  # the JSON's suggestions, when the card proposes orders
     if draft.orders:
         card_id = bytes.fromhex(card_uuid.replace("-", ""))
-        proposed = {"suggestions": _suggestions(draft, kit, call, card_id),
+        proposed = {"suggestions": _suggestions(draft, kit, call, card_id, cited),
                     "selectionBehavior": "any"}
     # the JSON's keys in the order the specification lists them (and the models' fields)
     card = {"uuid": card_uuid, "summary": draft.summary, "detail": detail,
             "indicator": draft.indicator, "source": dict(source_wire), **proposed,
-            "overrideReasons": [dict(r) for r in kit.override_wire], "links": links_wire,
+            "overrideReasons": list(map(dict, kit.override_wire)), "links": links_wire,
             "extension": extension}
     return Card.issued(card, partial(_models, card, source, links, kit.override))
 
