@@ -299,23 +299,29 @@ def _checklist_draft(assessment: Assessment, content: Content, kit: _Kit, shown:
             line = family.checklist_head + ", ".join(asks) if asks else None
         if line is not None:
             entries.append((family.act, n, family.short, line))
+    text = kit.checklist
     if wells_open:
         wells = assessment.dvt.wells
-        template = content.checklist.wells_line
         fields: dict[str, Any] = {"score": f"{wells.points:g} so far"}
-        if "unknown" in _template_fields(template):
+        if text.wells_counts:
             fields["unknown"] = len(wells.unknown)
-        line = "- " + template.format_map(fields)
-        line += ": " + ", ".join(_asks(wells.results))
+        line = "- " + text.wells_line.format_map(fields)
+        results = wells.results
+        # the unknown criteria are those that widen the range and the judgement calls
+        # (ScoreResult): when they are all of them, as on most charts, the asks are worded once
+        if len(wells.unknown) + len(wells.pending_judgement) == len(results) == text.wells_items:
+            line += ": " + text.wells_asks
+        else:
+            line += ": " + ", ".join(_asks(results))
         entries.append((ACT_ORDER["hours"], -1, "Wells DVT items", line))
     if not entries:
         return None
     entries.sort()  # by act order, then rank: no two entries share both
     names = [e[2] for e in entries]
-    summary = fit_summary(content.checklist.summary, {}, names)
-    lines = [content.checklist.intro, "", *(e[3] for e in entries)]
-    orders = ["ddimer_test"] if wells_open and "ddimer_test" in content.orders else []
-    return _Draft("checklist", "info", summary, lines, content.checklist.source, [], [],
+    summary = fit_summary(text.summary, {}, names)
+    lines = [text.intro, "", *(e[3] for e in entries)]
+    orders = ["ddimer_test"] if wells_open and text.ddimer_order else []
+    return _Draft("checklist", "info", summary, lines, text.source, [], [],
                   "now", False, orders, None, rank)
 
 
@@ -438,6 +444,28 @@ class _StepText:
 
 
 @dataclass(frozen=True, slots=True)
+class _ChecklistText:
+    """The checklist card's texts, read once per copy of cards/ (see _FamilyText)."""
+
+    summary: str
+    intro: str
+    source: str
+    wells_line: str  # template: {score}, perhaps {unknown}
+    wells_counts: bool  # it names {unknown}
+    wells_items: int  # the Wells DVT score's criteria
+    wells_asks: str  # what to ask of them all, for a chart that answers none
+    ddimer_order: bool  # cards/orders.toml has the D-dimer the Wells line proposes
+
+    @classmethod
+    def of(cls, content: Content) -> _ChecklistText:
+        checklist, criteria = content.checklist, content.dvt.score.criteria
+        return cls(checklist.summary, checklist.intro, checklist.source, checklist.wells_line,
+                   "unknown" in _template_fields(checklist.wells_line), len(criteria),
+                   ", ".join([c.check or c.label for c in criteria if c.ask or c.check]),
+                   "ddimer_test" in content.orders)
+
+
+@dataclass(frozen=True, slots=True)
 class _CauseText:
     """What the differential says of a cause whatever the chart (see _FamilyText)."""
 
@@ -502,6 +530,7 @@ class _Kit:
     show_at_most: int
     method: list[str]  # the differential's closing lines
     families: dict[str, _FamilyText]  # by red-flag family id
+    checklist: _ChecklistText
     disclaimer: list[str]  # the lines every card ends with
     cited: dict[tuple[str, ...], _Linked] = field(default_factory=dict)
 
@@ -539,6 +568,7 @@ def _kit_for(content: Content) -> _Kit:
         show_at_most=differential.show_at_most,
         method=["", f"_{differential.method}_"],
         families={f.id: _FamilyText.of(f) for f in content.red_flags.families},
+        checklist=_ChecklistText.of(content),
         disclaimer=["", f"_{content.texts.disclaimer}_"],
     )
 
