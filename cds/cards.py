@@ -142,15 +142,21 @@ def _found(result: CriterionResult) -> str:
     return f"- {result.criterion.label}: {facts}" if facts else f"- {result.criterion.label}"
 
 
+def _ask_words(criteria: Iterable[Criterion]) -> list[str]:
+    """What to ask or examine about these criteria: those that say how, in their words. The
+    one wording of an ask, for a call's open criteria and for the lines worded once per copy
+    of cards/ (_FamilyText, _ChecklistText)."""
+    return [c.check or c.label for c in criteria if c.ask or c.check]
+
+
 def _asks(results: Iterable[CriterionResult]) -> list[str]:
     """What to ask or examine: the open criteria that say how."""
-    return [c.check or c.label for r in results
-            if r.answer.truth is UNKNOWN and ((c := r.criterion).ask or c.check)]
+    return _ask_words([r.criterion for r in results if r.answer.truth is UNKNOWN])
 
 
 def _open_asks(unknown: Iterable[CriterionResult]) -> list[str]:
     """`_asks` of criteria already known to be open (a red flag's `unknown`, in order)."""
-    return [c.check or c.label for r in unknown if (c := r.criterion).ask or c.check]
+    return _ask_words([r.criterion for r in unknown])
 
 
 def _with_points(criterion: Criterion) -> str:
@@ -461,7 +467,7 @@ class _ChecklistText:
         checklist, criteria = content.checklist, content.dvt.score.criteria
         return cls(checklist.summary, checklist.intro, checklist.source, checklist.wells_line,
                    "unknown" in _template_fields(checklist.wells_line), len(criteria),
-                   ", ".join([c.check or c.label for c in criteria if c.ask or c.check]),
+                   ", ".join(_ask_words(criteria)),
                    "ddimer_test" in content.orders)
 
 
@@ -504,7 +510,7 @@ class _FamilyText:
     @classmethod
     def of(cls, family: RedFlagFamily) -> _FamilyText:
         head = f"- **{family.short}** ({_ACT_WORDS[family.act_within]}): "
-        asks = [c.check or c.label for c in family.flags if c.ask or c.check]  # as _open_asks
+        asks = _ask_words(family.flags)
         return cls(f"red-flag/{family.id}", f"**{family.urgency}.**", family.summary,
                    family.action, family.escalate_reason, family.show_score, family.source,
                    family.also, family.act_within, tuple(family.orders), family.short,
