@@ -316,10 +316,6 @@ class FactEvaluator:
 
     # ------------------------------------------------------------ public
 
-    def results(self, section: CompiledSection) -> list[CriterionResult]:
-        """The result of each of a section's criteria, in order (see `evaluated`)."""
-        return self.evaluated(section)[0]
-
     def evaluated(self, section: CompiledSection,
                   ) -> tuple[list[CriterionResult], Sequence[int]]:
         """The result of each of a section's criteria, in order, and the positions (ascending)
@@ -381,17 +377,13 @@ class FactEvaluator:
         compiled = self._plan.sections.get(id(section))
         if compiled is None:
             return evaluate(section, compile_section(section), self)
-        if self._fresh[compiled.index] is not None or self.record.answers:
-            return evaluate(section, compiled, self)
-        kept: R | None = self._absent.sections.get(compiled.index)
-        if kept is None:
-            kept = self._absent.sections[compiled.index] = evaluate(section, compiled, self)
-        return kept
+        return self.each(((section, compiled),), evaluate)[0]
 
     def each(self, sections: Sequence[tuple[S, CompiledSection]],
              evaluate: Callable[[S, CompiledSection, FactEvaluator], R]) -> list[R]:
         """`section(s, evaluate)` for each of the plan's sections given with their compiled
-        form (the red flag families, the causes), in order."""
+        form (the red flag families, the causes), in order: the one place a section's result
+        is kept per state or evaluated afresh."""
         fresh = self._fresh
         kept: dict[int, R] = self._absent.sections
         answered = bool(self.record.answers)
