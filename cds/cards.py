@@ -287,8 +287,8 @@ def _not_counted(criterion: Criterion) -> str:
     return f"Not counted: {criterion.label} ({criterion.points:+g}), the clinician's call."
 
 
-def _checklist_draft(assessment: Assessment, content: Content, kit: _Kit, shown: set[str],
-                     wells_open: bool, rank: int) -> _Draft | None:
+def _checklist_draft(assessment: Assessment, kit: _Kit, shown: set[str], wells_open: bool,
+                     rank: int) -> _Draft | None:
     """One list of what to ask or examine, what changes management soonest first. `shown`:
     the types of the cards already drafted (a red flag's own card lists what is open)."""
     entries: list[tuple[int, int, str, str]] = []  # (act order, rank, short name, line)
@@ -342,8 +342,7 @@ def _cause_line(result: CauseResult, text: _CauseText) -> str:
     return f"{text.head}{result.points:g} points): " + "; ".join(parts) + "." + text.helps
 
 
-def _differential_draft(assessment: Assessment, content: Content, kit: _Kit, rank: int,
-                        ) -> _Draft:
+def _differential_draft(assessment: Assessment, kit: _Kit, rank: int) -> _Draft:
     causes = kit.causes
     shown: list[CauseResult] = []  # the first show_at_most causes shown; the others by name
     others: list[str] = []
@@ -735,10 +734,10 @@ def draft_cards(assessment: Assessment, content: Content, ctx: CardContext,
         if dvt_applies and not wells_open:
             drafts.append(_dvt_draft(assessment, content, kit, 50))
         shown = {d.key for d in drafts}
-        checklist = _checklist_draft(assessment, content, kit, shown, wells_open, 60)
+        checklist = _checklist_draft(assessment, kit, shown, wells_open, 60)
         if checklist is not None:
             drafts.append(checklist)
-        drafts.append(_differential_draft(assessment, content, kit, 70))
+        drafts.append(_differential_draft(assessment, kit, 70))
     if drafts and ctx.data_gaps:
         gaps = "; ".join(ctx.data_gaps)
         gaps = gaps if len(gaps) <= 240 else gaps[:239] + "…"
