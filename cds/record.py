@@ -306,12 +306,6 @@ def _all_of_type(items: list[Any], kind: str) -> bool:
 _RESOURCE_TYPE = itemgetter("resourceType")
 
 
-def _own_reference(patient_id: str) -> str | None:
-    """The reference a resource about this patient usually gives ('Patient/<id>'), which
-    `RecordBuilder._about_patient` accepts as it is; None when an id would not be read so."""
-    return f"Patient/{patient_id}" if patient_id and "/" not in patient_id else None
-
-
 def _report(record: PatientRecord, raw: dict[str, Any], exc: Invalid) -> None:
     ident = raw.get("id") if isinstance(raw.get("id"), str) else "?"
     record.skipped.append(f"{raw.get('resourceType')}/{ident}: invalid FHIR ({exc})")
@@ -351,7 +345,7 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
     code = fhir.checked_codeable(raw, "code")
     if code is None:
         raise Invalid("code", "required")
-    ident = fhir.fhir_id(raw)  # valid: a non-empty string, or None
+    fhir.fhir_id(raw)  # checked: a malformed id is reported
     if when is None:
         when = (fhir.date_time(raw, "effectiveDateTime") or fhir.date_time(raw, "effectiveInstant")
                 or fhir.period_start(raw, "effectivePeriod") or fhir.date_time(raw, "issued"))
@@ -382,7 +376,7 @@ def _read_observation(raw: dict[str, Any], status: str, when: datetime | None,
         low = fhir.quantity(ranges[0], "low", "referenceRange[0].") if ranges else None
         high = fhir.quantity(ranges[0], "high", "referenceRange[0].") if ranges else None
     subject = fhir.reference(raw, "subject")
-    return _new_read((f"Observation/{ident}" if ident else "Observation (no id)",  # _named
+    return _new_read((_named(raw, "Observation"),
                       code, status, when, quantity, integer, boolean, answer,
                       absent_reason is not None, low, high, interpretation,
                       status in _OBS_TENTATIVE, subject))
@@ -602,7 +596,7 @@ class RecordBuilder:
         if plan.sited:
             plan = self._at_site(plan, raw)
         code = fhir.checked_codeable(raw, "code")
-        ident = fhir.fhir_id(raw)  # valid: a non-empty string, or None
+        fhir.fhir_id(raw)  # checked: a malformed id is reported
         if raw.get("subject") is None:
             raise Invalid("subject", "required")
         subject = fhir.reference(raw, "subject")
@@ -612,9 +606,7 @@ class RecordBuilder:
         recorded = fhir.date_time(raw, "recordedDate")
         # (most Conditions have not abated: no call to find so)
         abatement = fhir.date_time(raw, "abatementDateTime") if "abatementDateTime" in raw else None
-        if verification == "entered-in-error" or (
-                subject and subject != _own_reference(record.patient_id)
-                and not self._about_patient(record, subject, raw)):
+        if verification == "entered-in-error" or not self._about_patient(record, subject, raw):
             return
         if verification == "refuted":
             status: FindingStatus = "refuted"
@@ -629,9 +621,8 @@ class RecordBuilder:
             label += _site_words(sites)
         state = _CONDITION_STATES[status]
         qualifier = f"{verification}, " if tentative else ""
-        day = when.date().isoformat() if when else "date unknown"  # _day
-        text = f"{label} ({state}{qualifier}{day})"
-        ref = f"Condition/{ident}" if ident else "Condition (no id)"  # _named
+        text = f"{label} ({state}{qualifier}{_day(when)})"
+        ref = _named(raw, "Condition")
         for concept, spec in plan.specs:
             if spec.kind == "condition":
                 record.findings[concept].append(
@@ -691,9 +682,7 @@ class RecordBuilder:
                   when: datetime | None, plan: _Plan) -> None:
         """A result read in full as it comes: a finding, or one without a date."""
         obs = _read_observation(raw, status, when)
-        subject = obs.subject
-        if (subject and subject != _own_reference(record.patient_id)
-                and not self._about_patient(record, subject, raw)):
+        if not self._about_patient(record, obs.subject, raw):
             return
         label = None  # made once a finding's text needs it
         for concept, spec in plan.specs:
@@ -725,7 +714,6 @@ class RecordBuilder:
         upper = record.as_of + RESULT_SLACK
         deferred = sorted(record.deferred, key=_WHEN, reverse=True)
         record.deferred.clear()
-        own = _own_reference(record.patient_id)
         needs, wanted = self._needs, {}
         for plan in set(map(_PLAN, deferred)):  # (loops: a comprehension is a call)
             for concept in plan.concepts:
@@ -751,8 +739,7 @@ class RecordBuilder:
             except Invalid as exc:
                 _report(record, raw, exc)
                 continue
-            subject = obs.subject
-            if subject and subject != own and not self._about_patient(record, subject, raw):
+            if not self._about_patient(record, obs.subject, raw):
                 continue
             for concept, spec in live:
                 measurement = self._measurement(record, obs, concept, spec, raw, plan)
@@ -818,8 +805,7 @@ class RecordBuilder:
             shown = "yes" if present else "no"
         tentative = obs.tentative
         status = f", {obs.status}" if tentative else ""
-        day = obs.when.date().isoformat() if obs.when else "date unknown"  # _day
-        text = f"{spec.label} {shown} ({day}{status})"
+        text = f"{spec.label} {shown} ({_day(obs.when)}{status})"
         return Measurement(concept, obs.ref, text, obs.when, value, present, unit, low, high,
                            obs.interpretation, tentative)
 
@@ -896,8 +882,7 @@ class RecordBuilder:
     @staticmethod
     def _about_patient(record: PatientRecord, reference: str | None,
                        raw: dict[str, Any]) -> bool:
-        """Is a resource whose subject is `reference` about the patient in context? (Its
-        callers first compare it with `_own_reference`: most are, by that very reference.)"""
+        """Is a resource whose subject is `reference` about the patient in context?"""
         if not reference:
             return True  # searched by patient: trust the server
         tail = reference.rstrip("/").rpartition("/")[2]
