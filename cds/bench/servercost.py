@@ -34,6 +34,11 @@ from cds.bench.load import CONNECTIONS, PATH, Server
 WARM_UP = 2 * CONNECTIONS  # requests before counting: first calls fill the caches and plans
 
 
+def _counted(requests: int) -> int:
+    """The requests a load of `requests` sends: as many on each connection."""
+    return requests // CONNECTIONS * CONNECTIONS
+
+
 @dataclass(frozen=True)
 class Caches:
     """Sizes in bytes, associativity and line size of the caches callgrind simulates."""
@@ -136,7 +141,7 @@ def measure(factory: str, bodies: dict[str, bytes], requests: int, caches: Cache
                          key=lambda p: p.stat().st_mtime_ns)
             t = _totals(dumped)
             dumped.unlink()
-            per = requests // CONNECTIONS * CONNECTIONS
+            per = _counted(requests)
             costs[name] = Cost(t.get("Ir", 0) / per,
                                sum(t.get(e, 0) for e in ("I1mr", "D1mr", "D1mw")) / per,
                                sum(t.get(e, 0) for e in ("ILmr", "DLmr", "DLmw")) / per)
@@ -178,7 +183,7 @@ def main() -> int:
                   f"| {c.l2_misses:,.0f} |")
         print(f"| {chart} | **hook / bare** | {hook.instructions / bare.instructions:.2f}x | "
               f"{hook.l1_misses / bare.l1_misses:.2f}x | {hook.l2_misses / bare.l2_misses:.2f}x |")
-    print(f"\n{args.requests // CONNECTIONS * CONNECTIONS} requests per chart and server from "
+    print(f"\n{_counted(args.requests)} requests per chart and server from "
           f"{CONNECTIONS} connections, after {WARM_UP} uncounted; callgrind's cache model.")
     return 0
 
