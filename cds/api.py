@@ -157,13 +157,6 @@ async def _hook_request(request: Request) -> HookRequest:
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from exc
 
 
-@asynccontextmanager
-async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    heap.settle()  # see cds.heap: no collector passes in the middle of most hook calls
-    yield
-    heap.release()
-
-
 class BodyLimit:
     """ASGI middleware: refuse bodies over the limit, announced or streamed (chunked)."""
 
@@ -221,7 +214,7 @@ def create_app(settings: Settings | None = None, service: ThighPainService | Non
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-        async with _lifespan(application):
+        async with heap.settled(application):  # no collector passes in most hook calls
             yield
         store.close()  # writes the issued cards still queued
 

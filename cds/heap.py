@@ -13,6 +13,8 @@ objects, so collections become rare (cycles are still collected, just in bigger 
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 YOUNG_THRESHOLD = 10_000  # net allocations of container objects between young collections
 _DEFAULT_YOUNG = gc.get_threshold()[0]
@@ -31,3 +33,11 @@ def release() -> None:
     gc.unfreeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(_DEFAULT_YOUNG, middle, old)
+
+
+@asynccontextmanager
+async def settled(_: object) -> AsyncIterator[None]:
+    """An ASGI lifespan: `settle` once the app has started, `release` when it shuts down."""
+    settle()
+    yield
+    release()

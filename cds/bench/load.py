@@ -1,11 +1,11 @@
 """Over HTTP: requests/s and latency of the hook endpoint against a bare FastAPI endpoint,
 both served by uvicorn with one worker and loaded by `wrk` with 8 concurrent connections.
 
-Each request carries a fresh hookInstance, as an EHR's would. Both servers run side by side
-for the whole comparison and short loads alternate between them (bare, hook, then hook, bare,
-...), so that the minutes when a shared machine runs slow fall on both alike; the medians are
-reported, with each server's CPU time per request, which wrk's own share of the machine does
-not blur.
+Each request carries a fresh hookInstance, as an EHR's would. The servers (cds.bench.apps:
+bare, bare with the service's garbage-collector settings, hook) run side by side for the whole
+comparison and short loads take turns between them, each round starting with the next one, so
+that the minutes when a shared machine runs slow fall on all alike; the medians are reported,
+with each server's CPU time per request, which wrk's own share of the machine does not blur.
 """
 
 from __future__ import annotations
@@ -159,25 +159,29 @@ def run_wrk(url: str, body: bytes, seconds: float, workdir: Path) -> Load:
                 requests)
 
 
+KINDS = {"bare": "bare_app", "settled": "settled_bare_app", "hook": "hook_app"}
+
+
 def compare(bodies: dict[str, bytes], rounds: int, seconds: float,
             ) -> dict[str, dict[str, list[Load]]]:
-    """{body name: {"bare": [...], "hook": [...]}}, one Load per round; round i of both
-    kinds ran back to back (bare first in even rounds, hook first in odd ones)."""
+    """{body name: {kind: [...]}} for each kind of KINDS, one Load per round; round i of
+    every kind ran back to back, starting with a different kind each round."""
     results: dict[str, dict[str, list[Load]]] = {
-        name: {"bare": [], "hook": []} for name in bodies}
+        name: {kind: [] for kind in KINDS} for name in bodies}
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
         workdir = Path(tmp)
         servers: dict[str, Server] = {}
         try:
-            for kind, factory in (("bare", "bare_app"), ("hook", "hook_app")):
+            for kind, factory in KINDS.items():
                 servers[kind] = Server(factory, workdir)
+            kinds = list(KINDS)
             for name, body in bodies.items():
                 for server in servers.values():
                     server.check(body)
                     run_wrk(server.url, body, 1, workdir)  # warm up
                 for round_ in range(rounds):
-                    order = ("bare", "hook") if round_ % 2 == 0 else ("hook", "bare")
-                    for kind in order:
+                    first = round_ % len(kinds)
+                    for kind in kinds[first:] + kinds[:first]:
                         results[name][kind].append(servers[kind].load(body, seconds, workdir))
         finally:
             for server in servers.values():
