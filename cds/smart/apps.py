@@ -66,10 +66,6 @@ def smart_apps(content: Content) -> tuple[SmartApp, ...]:
     return apps
 
 
-def app_for_score(content: Content, score_id: str) -> SmartApp | None:
-    return next((a for a in smart_apps(content) if a.score == score_id), None)
-
-
 def smart_links(assessment: Assessment, content: Content) -> dict[str, list[Link]]:
     """The `smart` links each card type carries (by the card extension's cardType), when the
     service knows its public address and an app has something to ask: its score still has
