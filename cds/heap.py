@@ -39,5 +39,7 @@ def release() -> None:
 async def settled(_: object) -> AsyncIterator[None]:
     """An ASGI lifespan: `settle` once the app has started, `release` when it shuts down."""
     settle()
-    yield
-    release()
+    try:
+        yield
+    finally:
+        release()
