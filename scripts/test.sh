@@ -22,4 +22,11 @@ if [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null
 fi
 .venv/bin/ruff check cds tests examples
 .venv/bin/mypy cds
-.venv/bin/python -m pytest "$@"
+if [ "$#" -gt 0 ]; then  # a subset or options of your own: one plain pytest run
+  exec .venv/bin/python -m pytest "$@"
+fi
+# The whole suite on every core (pytest-xdist; a test file runs whole on one worker), but the
+# API fuzzing: schemathesis makes a test per API operation only when its file is collected on
+# its own, so it runs after, by itself.
+.venv/bin/python -m pytest -n auto --dist loadfile --ignore tests/test_fuzz_api.py
+.venv/bin/python -m pytest tests/test_fuzz_api.py
