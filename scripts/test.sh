@@ -26,7 +26,7 @@ if [ "$#" -gt 0 ]; then  # a subset or options of your own: one plain pytest run
   exec .venv/bin/python -m pytest "$@"
 fi
 # The whole suite on every core (pytest-xdist; a test file runs whole on one worker), but the
-# API fuzzing: schemathesis makes a test per API operation only when its file is collected on
-# its own, so it runs after, by itself.
+# API fuzzing: run by xdist beside other files, schemathesis collected it as one short test
+# instead of one per API operation, so it runs after, in a plain pytest run of its own.
 .venv/bin/python -m pytest -n auto --dist loadfile --ignore tests/test_fuzz_api.py
 .venv/bin/python -m pytest tests/test_fuzz_api.py
